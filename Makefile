@@ -48,10 +48,10 @@ bench: encoder
 lock:
 	rm -rf /tmp/transferline-lock && $(PYTHON) -m venv /tmp/transferline-lock
 	/tmp/transferline-lock/bin/pip install --quiet --upgrade pip==24.2
-	/tmp/transferline-lock/bin/pip install --ignore-requires-python setuptools==69.5.1 pytest \
+	/tmp/transferline-lock/bin/pip install --ignore-requires-python setuptools==69.5.1 wheel==0.45.1 pytest \
 	  $$(sed -n '/^dependencies = \[/,/^\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"' | sed 's/tensorflow-hub==0.16.1/tensorflow-hub==0.15.0/')
 	/tmp/transferline-lock/bin/pip install --no-deps tensorflow-hub==0.16.1
-	{ sed -n '/^#/p' requirements.lock; echo setuptools==69.5.1; /tmp/transferline-lock/bin/pip freeze | grep -v '^setuptools=='; } > requirements.lock.new
+	{ sed -n '/^#/p' requirements.lock; echo setuptools==69.5.1; echo wheel==0.45.1; /tmp/transferline-lock/bin/pip freeze | grep -v "^setuptools=="; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

@@ -1,0 +1,128 @@
+"""The Trainer step: a small tf_keras head over sentence embeddings, exported for TF Serving.
+
+Only the head trains; the encoder ran once, in Transform, and comes back at
+serving time inside the transform graph. The exported SavedModel has:
+  serving_default(text: string[batch])         raw text in (TF Serving REST `instances`)
+  serving_examples(examples: string[batch])    serialized tf.Examples in
+  transform_features(examples: string[batch])  the transform graph alone, for TFMA
+Both serving signatures return probabilities, the aligned class names, and
+the top class with its score.
+"""
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+import tf_keras
+import tensorflow_transform as tft
+from absl import logging
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from components import features
+
+# Hyperparameter defaults; the pipeline passes the config's values in custom_config.
+DEFAULTS = {
+    "hidden_units": 256,
+    "dropout": 0.3,
+    "learning_rate": 1e-3,
+    "batch_size": 64,
+    "max_epochs": 40,
+    "early_stopping_patience": 4,
+    "seed": 42,
+}
+
+
+def build_head(embedding_dim: int, n_classes: int, hp: dict) -> tf_keras.Model:
+    """Dense -> Dropout -> softmax over the embedding."""
+    inputs = tf_keras.Input(shape=(embedding_dim,), name=features.EMBEDDING)
+    x = tf_keras.layers.Dense(hp["hidden_units"], activation="relu", name="hidden")(inputs)
+    x = tf_keras.layers.Dropout(hp["dropout"], name="dropout")(x)
+    outputs = tf_keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    model = tf_keras.Model(inputs, outputs, name="head")
+    model.compile(optimizer=tf_keras.optimizers.Adam(hp["learning_rate"]),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def _dataset(fn_args, files, tft_output, batch_size, shuffle, seed):
+    return fn_args.data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=features.LABEL_ID,
+                                       num_epochs=1, shuffle=shuffle, shuffle_seed=seed),
+        tft_output.transformed_metadata.schema)
+
+
+def _serving_outputs(probabilities, class_names):
+    batch = tf.shape(probabilities)[0]
+    top = tf.argmax(probabilities, axis=1)
+    return {
+        features.PROBABILITIES: probabilities,
+        features.CLASSES: tf.tile(class_names[None, :], [batch, 1]),
+        features.TOP_CLASS: tf.gather(class_names, top),
+        features.TOP_SCORE: tf.reduce_max(probabilities, axis=1),
+    }
+
+
+def _signatures(model, tft_output):
+    """The serving signatures: raw text, serialized tf.Examples, and transform_features for TFMA."""
+    model.tft_layer = tft_output.transform_features_layer()
+    class_names = tf.constant([v.decode() for v in tft_output.vocabulary_by_name(features.LABEL_VOCAB)])
+    raw_spec = tft_output.raw_feature_spec()
+    request_spec = {k: v for k, v in raw_spec.items() if k != features.LABEL}
+
+    def predict(raw):
+        transformed = model.tft_layer(raw)
+        return _serving_outputs(model(transformed[features.EMBEDDING]), class_names)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve_text(text):
+        return predict({features.TEXT: tf.reshape(text, [-1, 1])})
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(examples):
+        return predict(tf.io.parse_example(examples, request_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(examples):
+        return model.tft_layer(tf.io.parse_example(examples, raw_spec))
+
+    return {
+        "serving_default": serve_text.get_concrete_function(),
+        "serving_examples": serve_examples.get_concrete_function(),
+        "transform_features": transform_features.get_concrete_function(),
+    }
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """TFX Trainer entry point (passed to Trainer as a dotted path)."""
+    hp = {**DEFAULTS, **(fn_args.custom_config or {})}
+    tf_keras.utils.set_random_seed(hp["seed"])
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    n_classes = tft_output.vocabulary_size_by_name(features.LABEL_VOCAB)
+    embedding_dim = tft_output.transformed_feature_spec()[features.EMBEDDING].shape[-1]
+
+    # MirroredStrategy uses every local GPU when there are any, else the CPU.
+    strategy = tf.distribute.MirroredStrategy()
+    batch_size = hp["batch_size"] * strategy.num_replicas_in_sync
+    train = _dataset(fn_args, fn_args.train_files, tft_output, batch_size, True, hp["seed"])
+    evaluation = _dataset(fn_args, fn_args.eval_files, tft_output, batch_size, False, hp["seed"])
+    with strategy.scope():
+        model = build_head(embedding_dim, n_classes, hp)
+    logging.info("Training a %d-class head on %d-d embeddings with %d replica(s)",
+                 n_classes, embedding_dim, strategy.num_replicas_in_sync)
+
+    callbacks = [
+        tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp["early_stopping_patience"],
+                                         restore_best_weights=True),
+        tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+    ]
+    history = model.fit(train, validation_data=evaluation, epochs=hp["max_epochs"],
+                        callbacks=callbacks, verbose=2)
+    best = min(range(len(history.history["val_loss"])), key=history.history["val_loss"].__getitem__)
+    logging.info("Best epoch %d of %d: val_accuracy %.4f", best + 1, len(history.history["val_loss"]),
+                 history.history["val_accuracy"][best])
+
+    model.save(fn_args.serving_model_dir, save_format="tf", signatures=_signatures(model, tft_output))
+    os.makedirs(fn_args.model_run_dir, exist_ok=True)

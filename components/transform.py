@@ -1,0 +1,28 @@
+"""The Transform step: text -> sentence embedding (the encoder), label -> index.
+
+Runs in tf.Transform, so the very same graph (encoder included) is exported and
+applied at serving time: nothing differs between training and serving.
+"""
+import tensorflow as tf
+import tensorflow_hub as hub
+import tensorflow_transform as tft
+
+from components import features
+
+
+def preprocessing_fn(inputs, custom_config):
+    """TFX Transform entry point (passed to Transform as a dotted path).
+
+    custom_config["encoder_handle"]: a resolved encoder handle (SavedModel dir or TF-Hub URL).
+    """
+    import tensorflow_text  # noqa: F401  (registers SentencePiece ops in every Beam worker)
+
+    handle = custom_config["encoder_handle"]
+    encoder = tft.make_and_track_object(lambda: hub.load(handle), name="encoder")
+    text = tf.reshape(inputs[features.TEXT], [-1])
+    label = tf.reshape(inputs[features.LABEL], [-1])
+    # At serving time requests carry no label: the exported graph prunes LABEL_ID then.
+    return {
+        features.EMBEDDING: encoder(text),
+        features.LABEL_ID: tft.compute_and_apply_vocabulary(label, vocab_filename=features.LABEL_VOCAB),
+    }
