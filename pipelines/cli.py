@@ -13,11 +13,14 @@ import sys
 # TF Serving-loadable SavedModels need it (see README, "Install").
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Google client libraries warn about Python 3.11's end of life in every Beam worker process.
+os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
 from components.encoder import EncoderHandleError  # noqa: E402
 from pipelines.config import ConfigError, load_config, to_toml  # noqa: E402
+from pipelines.predict import NoServedModel  # noqa: E402
 
-USER_ERRORS = (ConfigError, EncoderHandleError)
+USER_ERRORS = (ConfigError, EncoderHandleError, NoServedModel, FileNotFoundError)
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -39,7 +42,9 @@ def _config(args):
         overrides.append(f"paths.data_dir={os.path.abspath(args.data)}")
     if getattr(args, "work_dir", None):
         overrides.append(f"paths.work_dir={os.path.abspath(args.work_dir)}")
-    return load_config(args.config, overrides)
+    config = load_config(args.config, overrides)
+    config.beam.extra_args += getattr(args, "beam_args", [])
+    return config
 
 
 def cmd_encoder_build(args) -> int:
@@ -68,13 +73,34 @@ def cmd_config(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from pipelines import local_runner, summary
+
     config = _config(args)
-    print("transferline run (the pipeline lands with issue 3); it will run, with LocalDagRunner:")
-    print("  CsvExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> gate")
-    print("  -> Transform (USE) -> Trainer (Keras head) -> Evaluator (TFMA) -> Pusher")
-    print(f"  data:    {config.paths.data_dir}")
-    print(f"  work:    {config.paths.work_dir}")
-    print(f"  encoder: {config.encoder.handle}")
+    print(f"[transferline] pipeline '{config.pipeline_name}': data {config.paths.data_dir}, "
+          f"work dir {config.paths.work_dir}, encoder {config.encoder.handle}", file=sys.stderr)
+    result, durations = local_runner.run(config, verbose=args.verbose)
+    print(summary.format_summary(result, durations))
+    path = summary.write_summary(result, os.path.join(config.paths.work_dir, "reports", result.run_id))
+    print(f"  summary: {path}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import json
+
+    from pipelines.predict import newest_served_model, predict
+
+    config = _config(args)
+    texts = list(args.texts)
+    if args.file:
+        with (sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")) as f:
+            texts += [line.rstrip("\n") for line in f if line.strip()]
+    if not texts:
+        raise ConfigError("nothing to classify: give texts as arguments, or --file FILE (- for stdin)")
+    model_dir = newest_served_model(config.serving_dir)
+    print(f"[transferline] model {model_dir}", file=sys.stderr)
+    for row in predict(model_dir, texts):
+        print(json.dumps(row) if args.json else f"{row['label']}\t{row['score']:.3f}\t{row['text']}")
     return 0
 
 
@@ -89,7 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--data", metavar="DIR", help="training data root (span-N/ folders of CSV)")
     p.add_argument("--work-dir", metavar="DIR", help="pipeline root, MLMD and reports")
+    p.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
+                   help="extra Beam pipeline arg, passed through (repeatable), e.g. --beam-arg=--runner=FlinkRunner")
+    p.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("predict", help="classify texts with the newest pushed model")
+    _add_config_args(p)
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    p.add_argument("--file", metavar="FILE", help="one text per line; - for stdin")
+    p.add_argument("--work-dir", metavar="DIR", help="work dir of the run (its serving/ holds the models)")
+    p.add_argument("--json", action="store_true", help="one JSON object per text, with all probabilities")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("config", help="print the effective config as TOML (a starting config file)")
     _add_config_args(p)

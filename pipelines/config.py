@@ -32,10 +32,57 @@ class EncoderConfig:
 
 @dataclass
 class PathsConfig:
-    # Training data root: CSV files (text,label) under span-N/ folders.
+    # Training data root: CSV files (columns text,label) under span-N/ folders.
     data_dir: str = os.path.join(REPO_ROOT, "data", "trec")
-    # Pipeline root, MLMD database and run reports live here.
+    # Held-out test set (CSV files, same columns) the Evaluator gates on; '' = the eval split instead.
+    test_data_dir: str = os.path.join(REPO_ROOT, "data", "trec-test")
+    # The curated schema: the data contract (ImportSchemaGen).
+    schema_file: str = os.path.join(REPO_ROOT, "pipelines", "schema", "schema.pbtxt")
+    # Pipeline root, MLMD database (SQLite) and run reports live here.
     work_dir: str = os.path.join(REPO_ROOT, "work")
+    # TF Serving base directory the Pusher writes <version>/ into; '' = <work_dir>/serving.
+    serving_dir: str = ""
+
+
+@dataclass
+class DataConfig:
+    # Glob, relative to data_dir, of the training CSV files.
+    file_pattern: str = "span-*/*.csv"
+    # Hash-bucket split of the training data: train:eval buckets.
+    train_buckets: int = 4
+    eval_buckets: int = 1
+
+
+@dataclass
+class TrainerConfig:
+    hidden_units: int = 256
+    dropout: float = 0.3
+    learning_rate: float = 0.001
+    batch_size: int = 64
+    # Training stops early when eval loss stops improving for `early_stopping_patience` epochs.
+    max_epochs: int = 40
+    early_stopping_patience: int = 4
+    seed: int = 42
+
+
+@dataclass
+class GateConfig:
+    # Absolute bound: a model below this accuracy is never pushed.
+    min_accuracy: float = 0.8
+    # No regression: candidate accuracy must be >= served model's accuracy minus this.
+    max_accuracy_drop: float = 0.0
+
+
+@dataclass
+class BeamConfig:
+    # DirectRunner mode for local runs: multi_processing, multi_threading or in_memory.
+    direct_running_mode: str = "multi_processing"
+    # DirectRunner workers; 0 = one per CPU.
+    direct_num_workers: int = 0
+    # Extra Beam pipeline args, passed through as is, e.g. for Flink/Spark/Dataflow:
+    # ["--runner=FlinkRunner", "--flink_master=host:8081", "--environment_type=LOOPBACK"].
+    # With a --runner here the DirectRunner settings above are not added.
+    extra_args: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -43,6 +90,29 @@ class Config:
     pipeline_name: str = "transferline"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    beam: BeamConfig = field(default_factory=BeamConfig)
+
+    @property
+    def serving_dir(self) -> str:
+        return self.paths.serving_dir or os.path.join(self.paths.work_dir, "serving")
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.paths.work_dir, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.paths.work_dir, "metadata.sqlite")
+
+    def beam_pipeline_args(self) -> list[str]:
+        args = list(self.beam.extra_args)
+        if not any(a.startswith("--runner") for a in args):
+            args += [f"--direct_running_mode={self.beam.direct_running_mode}",
+                     f"--direct_num_workers={self.beam.direct_num_workers}"]
+        return args
 
 
 def _coerce(value: typing.Any, typ: typing.Any, name: str) -> typing.Any:
@@ -111,7 +181,28 @@ def load_config(path: str | None = None, overrides: typing.Sequence[str] = ()) -
         for s in reversed(sections):
             nested = {s: nested}
         _apply(config, nested)
+    validate(config)
     return config
+
+
+def validate(config: Config) -> None:
+    """Value checks the types alone cannot express; raises ConfigError naming the knob."""
+    checks = [
+        (config.beam.direct_running_mode in ("multi_processing", "multi_threading", "in_memory"),
+         "beam.direct_running_mode must be multi_processing, multi_threading or in_memory"),
+        (config.beam.direct_num_workers >= 0, "beam.direct_num_workers must be >= 0 (0 = one per CPU)"),
+        (config.data.train_buckets > 0 and config.data.eval_buckets > 0,
+         "data.train_buckets and data.eval_buckets must be > 0"),
+        (0.0 <= config.gate.min_accuracy <= 1.0, "gate.min_accuracy must be within [0, 1]"),
+        (config.gate.max_accuracy_drop >= 0.0, "gate.max_accuracy_drop must be >= 0"),
+        (0.0 <= config.trainer.dropout < 1.0, "trainer.dropout must be within [0, 1)"),
+        (min(config.trainer.hidden_units, config.trainer.batch_size, config.trainer.max_epochs) > 0,
+         "trainer.hidden_units, batch_size and max_epochs must be > 0"),
+        (config.trainer.learning_rate > 0, "trainer.learning_rate must be > 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
 
 
 def to_toml(config: Config) -> str:

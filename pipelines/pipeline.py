@@ -1,0 +1,152 @@
+"""create_pipeline: the one definition of transferline's TFX pipeline, for every runner.
+
+    CsvExampleGen (train/eval hash split) → StatisticsGen → ImportSchemaGen → ExampleValidator
+    CsvExampleGen (held-out test set, optional)
+      → Transform (encoder) → Trainer (Keras head) → ServedModelBaseline → Evaluator → PushGate → Pusher
+
+No Resolver nodes: open-source Kubeflow cannot run them. The Evaluator's baseline
+is what TF Serving serves now (see components/baseline.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow_model_analysis as tfma
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx import v1 as tfx
+from tfx.utils import io_utils
+
+from components import features
+from components.baseline import PushGate, ServedModelBaseline
+from pipelines.config import Config
+
+PREPROCESSING_FN = "components.transform.preprocessing_fn"
+RUN_FN = "components.trainer.run_fn"
+ACCURACY = "sparse_categorical_accuracy"
+
+
+def label_names(schema_file: str) -> list[str]:
+    """The class names: the label's string domain in the curated schema."""
+    schema = io_utils.parse_pbtxt_file(schema_file, schema_pb2.Schema())
+    feature = next(f for f in schema.feature if f.name == features.LABEL)
+    domain = next(d for d in schema.string_domain if d.name == (feature.domain or features.LABEL))
+    return list(domain.value)
+
+
+def eval_config(config: Config, n_classes: int) -> tfma.EvalConfig:
+    """TFMA: accuracy with an absolute bound and a no-regression bound vs the baseline, per-class
+    precision/recall/F1, a confusion matrix, and the example count.
+
+    (TFMA 0.47's macro average fails on top_k sub-keys, so the summary averages the per-class F1.)"""
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.gate.min_accuracy}),
+        # Against the served model; on the first run the baseline is the candidate itself (diff 0).
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -config.gate.max_accuracy_drop - 1e-10}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name="serving_examples",
+            preprocessing_function_names=["transform_features"],
+            label_key=features.LABEL_ID,
+            prediction_key=features.PROBABILITIES)],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[
+            tfma.MetricsSpec(metrics=[
+                tfma.MetricConfig(class_name="ExampleCount"),
+                tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold),
+                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+            ]),
+            tfma.MetricsSpec(
+                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(n_classes))}),
+                # top_k 1: a class counts as predicted when it is the argmax, not when its probability > 0.5.
+                metrics=[tfma.MetricConfig(class_name=name, config='"top_k": 1')
+                         for name in ("Precision", "Recall", "F1Score")]),
+        ])
+
+
+def create_pipeline(
+        config: Config,
+        encoder_handle: str,
+        *,
+        metadata_connection_config=None,
+        beam_pipeline_args: list[str] | None = None,
+        enable_cache: bool = True,
+        baseline_refresh: int = 0,
+) -> tfx.dsl.Pipeline:
+    """Builds the pipeline.
+
+    Args:
+      config: every knob (pipelines/config.py).
+      encoder_handle: a *resolved* encoder handle that every Transform worker can load: a SavedModel
+        directory or a TF-Hub URL (resolve 'embedded' with components.encoder.resolve_handle first).
+      metadata_connection_config: MLMD connection (local SQLite); None on Kubeflow, which brings its own.
+      beam_pipeline_args: for Beam-powered components (DirectRunner locally, Flink/Spark/Dataflow at scale).
+      enable_cache: reuse a component's earlier outputs when its inputs and parameters are unchanged.
+      baseline_refresh: 0, or the served version to take a fresh baseline copy of when a cached one
+        is stale (the local runner does this by itself; see components/baseline.py).
+    """
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=config.paths.data_dir,
+        input_config=tfx.proto.Input(splits=[
+            tfx.proto.Input.Split(name="train", pattern=config.data.file_pattern)]),
+        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+            tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
+            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets)])))
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.paths.schema_file)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"encoder_handle": encoder_handle})
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=dataclasses.asdict(config.trainer))
+
+    baseline = ServedModelBaseline(candidate=trainer.outputs["model"], serving_dir=config.serving_dir,
+                                   refresh=baseline_refresh)
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer, baseline]
+    if config.paths.test_data_dir:
+        test_gen = tfx.components.CsvExampleGen(
+            input_base=config.paths.test_data_dir,
+            input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="test", pattern="*.csv")]),
+            # One input split would otherwise be hash-split 2:1 into train/eval.
+            output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+                tfx.proto.SplitConfig.Split(name="test", hash_buckets=1)])),
+        ).with_id("TestExampleGen")
+        components.append(test_gen)
+        eval_examples, eval_splits = test_gen.outputs["examples"], ["test"]
+    else:
+        eval_examples, eval_splits = example_gen.outputs["examples"], ["eval"]
+    evaluator = tfx.components.Evaluator(
+        examples=eval_examples,
+        example_splits=eval_splits,
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["baseline"],
+        eval_config=eval_config(config, len(label_names(config.paths.schema_file))))
+    push_gate = PushGate(model=trainer.outputs["model"], blessing=evaluator.outputs["blessing"],
+                         baseline=baseline.outputs["baseline"], serving_dir=config.serving_dir)
+    # The Pusher itself refuses a model the gate did not bless.
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=push_gate.outputs["gate"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)))
+    components += [evaluator, push_gate, pusher]
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [])

@@ -1,0 +1,111 @@
+"""End to end: the real TFX components on real TREC questions, checked through MLMD and the pushed model."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_cli
+
+COMPONENTS = {"CsvExampleGen", "TestExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+              "Transform", "Trainer", "ServedModelBaseline", "Evaluator", "PushGate", "Pusher"}
+QUESTIONS = ["How far is Denver from Aspen ?", "Who wrote Hamlet ?", "What does NASA stand for ?",
+             "How many people live in Tokyo ?", "What is a caldera ?"]
+
+
+def newest_version(runs):
+    return os.path.join(runs.serving_dir, max(os.listdir(runs.serving_dir), key=int))
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_first_run_pushes_a_blessed_model_recorded_in_mlmd(slice_runs):
+    s = slice_runs.summary(0)
+    assert set(s.executions) == COMPONENTS
+    assert set(s.executions.values()) == {"COMPLETE"}
+    assert s.blessed and s.gate_reason == "ok" and not s.failures
+    assert s.baseline == "first model (absolute bound only)"
+    assert s.metrics["example_count"] == 200  # the held-out test slice, not the eval split
+    assert 0.8 <= s.metrics["accuracy"] <= 1.0
+    assert set(s.per_class) == {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
+    assert slice_runs.versions_after_first == [os.path.basename(s.pushed_path)]
+    for key in ("CsvExampleGen.examples", "StatisticsGen.statistics", "ImportSchemaGen.schema",
+                "ExampleValidator.anomalies", "Transform.transform_graph", "Transform.transformed_examples",
+                "Trainer.model", "Evaluator.evaluation", "Evaluator.blessing", "Pusher.pushed_model"):
+        assert os.path.exists(s.artifacts[key]), key
+    assert os.path.isdir(os.path.join(s.artifacts["Trainer.model_run"]))  # TensorBoard logs
+    assert "gate: BLESSED" in slice_runs.results[0].stdout and s.pushed_path in slice_runs.results[0].stdout
+
+
+def test_second_run_on_the_same_data_is_fully_cached(slice_runs):
+    s = slice_runs.summary(1)
+    assert set(s.executions) == COMPONENTS
+    assert set(s.executions.values()) == {"CACHED"}
+    assert "0 component(s) ran, 11 cached" in slice_runs.results[1].stdout
+
+
+def test_impossible_bound_is_not_blessed_and_pushes_nothing(slice_runs):
+    s = slice_runs.summary(2)
+    assert s.executions["Evaluator"] == "COMPLETE" and s.executions["Trainer"] == "CACHED"
+    assert s.blessed is False and s.pushed_path is None
+    assert any("accuracy is" in f and "required >= 1.0000" in f for f in s.failures)
+    assert sorted(os.listdir(slice_runs.serving_dir)) == slice_runs.versions_after_first
+    assert "NOT BLESSED" in slice_runs.results[2].stdout
+
+
+def _serialized_examples(texts):
+    return [tf.train.Example(features=tf.train.Features(feature={
+        "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))})).SerializeToString()
+        for t in texts]
+
+
+def test_pushed_model_serves_raw_text_and_tf_examples(slice_runs):
+    import tensorflow_text  # noqa: F401
+
+    model = tf.saved_model.load(newest_version(slice_runs))
+    by_text = model.signatures["serving_default"](text=tf.constant(QUESTIONS))
+    by_example = model.signatures["serving_examples"](examples=tf.constant(_serialized_examples(QUESTIONS)))
+    probs = by_text["probabilities"].numpy()
+    assert probs.shape == (len(QUESTIONS), 6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(by_example["probabilities"].numpy(), probs, atol=1e-6)
+    classes = by_text["classes"].numpy()[0]
+    assert sorted(c.decode() for c in classes) == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    top = [classes[i].decode() for i in probs.argmax(axis=1)]
+    assert top == [t.decode() for t in by_text["label"].numpy()]
+    np.testing.assert_allclose(by_text["score"].numpy(), probs.max(axis=1))
+
+
+def test_pushed_model_loads_the_way_tf_serving_loads_it(slice_runs):
+    """TF Serving restores SavedModels through a TF1 session, not tf.saved_model.load."""
+    import tensorflow_text  # noqa: F401
+
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], newest_version(slice_runs))
+        assert {"serving_default", "serving_examples", "transform_features"} <= set(meta.signature_def)
+        sig = meta.signature_def["serving_default"]
+        assert sig.method_name == "tensorflow/serving/predict"
+        out = sess.run({k: v.name for k, v in sig.outputs.items()}, {sig.inputs["text"].name: QUESTIONS})
+    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_predict_cli_on_the_served_model(slice_runs):
+    result = run_cli("predict", "--config", slice_runs.config, "Who wrote Hamlet ?", "--json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    row = json.loads(result.stdout.strip())
+    assert row["text"] == "Who wrote Hamlet ?" and abs(sum(row["probabilities"].values()) - 1) < 1e-5
+    assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
+
+
+def test_full_trec_reaches_85_percent_test_accuracy(full_run):
+    s = full_run.summary()
+    assert s.metrics["example_count"] == 500  # the official TREC test set
+    assert s.metrics["accuracy"] >= 0.85, s.metrics
+    assert s.blessed and s.pushed_path
+    result = run_cli("predict", "--config", full_run.config, "How far is Denver from Aspen ?",
+                     "Who wrote Hamlet ?", "What does NASA stand for ?")
+    assert result.returncode == 0, result.stderr
+    assert [line.split("\t")[0] for line in result.stdout.strip().splitlines()] == ["NUM", "HUM", "ABBR"]
