@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make run    - set up if needed, then run the pipeline locally"
 	@echo "make test   - set up if needed, then run the whole test suite"
-	@echo "make bench  - encoder throughput benchmark"
+	@echo "make bench  - benchmarks: encoder throughput, full pipeline run (bench/)"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml's pins"
 
 # Install exactly the lock: --no-deps means pip resolves nothing (no backtracking, same set everywhere);
@@ -34,6 +34,7 @@ install: $(STAMP)
 encoder: $(STAMP)
 	$(VENV)/bin/transferline encoder build
 
+# ARGS passes flags through, e.g. make run ARGS="--set gate.min_accuracy=0.9"
 run: encoder
 	$(VENV)/bin/transferline run $(ARGS)
 
@@ -42,6 +43,7 @@ test: encoder
 
 bench: encoder
 	$(PY) bench/encoder_throughput.py
+	$(PY) bench/pipeline_run.py
 
 # Re-resolve the working set (needs network to PyPI): direct pins with tensorflow-hub 0.15 (tfx's pin), then
 # the 0.16.1 override without deps, then freeze. Review the diff before committing.

@@ -80,7 +80,8 @@ def cmd_run(args) -> int:
           f"work dir {config.paths.work_dir}, encoder {config.encoder.handle}", file=sys.stderr)
     result, durations = local_runner.run(config, verbose=args.verbose)
     print(summary.format_summary(result, durations))
-    path = summary.write_summary(result, os.path.join(config.paths.work_dir, "reports", result.run_id))
+    path = summary.write_summary(result, os.path.join(config.paths.work_dir, "reports", result.run_id),
+                                 durations)
     print(f"  summary: {path}")
     return 0
 

@@ -185,9 +185,10 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
     return "\n".join(lines)
 
 
-def write_summary(s: RunSummary, report_dir: str) -> str:
+def write_summary(s: RunSummary, report_dir: str, durations: dict[str, float] | None = None) -> str:
+    """Writes summary.json (the summary plus each component's wall time) into the run's report folder."""
     os.makedirs(report_dir, exist_ok=True)
     path = os.path.join(report_dir, "summary.json")
     with open(path, "w") as f:
-        json.dump(dataclasses.asdict(s), f, indent=2, sort_keys=True)
+        json.dump({**dataclasses.asdict(s), "durations_s": durations or {}}, f, indent=2, sort_keys=True)
     return path

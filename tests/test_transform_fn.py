@@ -1,0 +1,65 @@
+"""components.transform.preprocessing_fn, on real rows, with the checked-in schema."""
+import collections
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO, TRAIN_CSV, read_rows
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory, encoder_dir):
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tensorflow_transform.tf_metadata import dataset_metadata
+    from tfx.utils import io_utils
+
+    from components.transform import preprocessing_fn
+
+    schema = io_utils.parse_pbtxt_file(os.path.join(REPO, "pipelines", "schema", "schema.pbtxt"),
+                                       schema_pb2.Schema())
+    rows = read_rows(TRAIN_CSV)[:60]
+    tmp = tmp_path_factory.mktemp("tft")
+    with tft_beam.Context(temp_dir=str(tmp / "tmp"), force_tf_compat_v1=False):
+        (data, _), transform_fn = (
+            [{"text": [r["text"]], "label": [r["label"]]} for r in rows],
+            dataset_metadata.DatasetMetadata(schema),
+        ) | tft_beam.AnalyzeAndTransformDataset(
+            lambda inputs: preprocessing_fn(inputs, {"encoder_handle": encoder_dir}),
+            output_record_batches=False)
+        _ = transform_fn | tft_beam.WriteTransformFn(str(tmp / "transform_fn"))
+    return rows, data, str(tmp / "transform_fn")
+
+
+def test_embeddings_equal_the_direct_encoder(transformed, hub_encoder):
+    rows, data, _ = transformed
+    embeddings = np.stack([d["embedding"] for d in data])
+    assert embeddings.shape == (len(rows), 512)
+    direct = hub_encoder(tf.constant([r["text"] for r in rows])).numpy()
+    assert np.abs(embeddings - direct).max() <= 1e-5
+
+
+def test_labels_map_to_the_frequency_ordered_vocabulary(transformed):
+    import tensorflow_transform as tft
+
+    rows, data, transform_dir = transformed
+    vocab = [v.decode() for v in tft.TFTransformOutput(transform_dir).vocabulary_by_name("label")]
+    counts = collections.Counter(r["label"] for r in rows)
+    assert sorted(vocab) == sorted(counts)
+    assert [counts[v] for v in vocab] == sorted(counts.values(), reverse=True)
+    assert [vocab[int(d["label_id"])] for d in data] == [r["label"] for r in rows]
+
+
+def test_serving_graph_needs_no_label(transformed, hub_encoder):
+    """At serving time only text arrives: the exported graph embeds it and drops label_id."""
+    import tensorflow_text  # noqa: F401
+    import tensorflow_transform as tft
+
+    _, _, transform_dir = transformed
+    layer = tft.TFTransformOutput(transform_dir).transform_features_layer()
+    out = layer({"text": tf.constant([["Where is Lake Titicaca ?"]])})
+    assert set(out) == {"embedding"}
+    np.testing.assert_allclose(out["embedding"].numpy(),
+                               hub_encoder(tf.constant(["Where is Lake Titicaca ?"])).numpy(), atol=1e-5)
