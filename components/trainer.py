@@ -97,9 +97,9 @@ def _signatures(model, tft_output):
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """TFX Trainer entry point (passed to Trainer as a dotted path)."""
-    hp = {**DEFAULTS, **(fn_args.custom_config or {})}
+    hp = {**DEFAULTS, **{k: v for k, v in (fn_args.custom_config or {}).items() if k in DEFAULTS}}
     tf_keras.utils.set_random_seed(hp["seed"])
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     n_classes = tft_output.vocabulary_size_by_name(features.LABEL_VOCAB)
     embedding_dim = tft_output.transformed_feature_spec()[features.EMBEDDING].shape[-1]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 # tf.keras must be Keras 2 (tf_keras) before TensorFlow is first imported: TF-Hub layers and
 # TF Serving-loadable SavedModels need it (see README, "Install").
@@ -15,6 +16,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Google client libraries warn about Python 3.11's end of life in every Beam worker process.
 os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from components.encoder import EncoderHandleError  # noqa: E402
 from pipelines.config import ConfigError, load_config, to_toml  # noqa: E402
@@ -105,6 +108,19 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_schema_propose(args) -> int:
+    from pipelines.schema_tool import propose_schema
+
+    config = _config(args)
+    out = os.path.abspath(args.out or os.path.join(config.paths.work_dir, "schema", "proposed.pbtxt"))
+    print(f"[transferline] inferring a schema from {config.paths.data_dir} with SchemaGen ...", file=sys.stderr)
+    diff = propose_schema(config, out)
+    print(diff if diff else "the inferred schema matches the checked-in one")
+    print(f"[transferline] proposed schema: {out}\n[transferline] review the diff; to adopt, edit "
+          f"{config.paths.schema_file} by hand (keep its curated constraints)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="transferline",
@@ -132,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the effective config as TOML (a starting config file)")
     _add_config_args(p)
     p.set_defaults(func=cmd_config)
+
+    schema = sub.add_parser("schema", help="the data contract: propose a schema from new data")
+    schema_sub = schema.add_subparsers(dest="schema_command", metavar="ACTION", required=True)
+    p = schema_sub.add_parser("propose", help="infer a schema with SchemaGen and diff it against the checked-in one")
+    _add_config_args(p)
+    p.add_argument("--data", metavar="DIR", help="data root to infer from (default: paths.data_dir)")
+    p.add_argument("--work-dir", metavar="DIR", help="where the proposal is written (schema/proposed.pbtxt)")
+    p.add_argument("--out", metavar="FILE", help="write the proposed schema here instead")
+    p.set_defaults(func=cmd_schema_propose)
 
     enc = sub.add_parser("encoder", help="the sentence encoder: build the embedded one, check a handle")
     enc_sub = enc.add_subparsers(dest="encoder_command", metavar="ACTION", required=True)

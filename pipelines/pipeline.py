@@ -10,6 +10,7 @@ is what TF Serving serves now (see components/baseline.py).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -17,12 +18,29 @@ from tfx import v1 as tfx
 from tfx.utils import io_utils
 
 from components import features
+from components import trainer as trainer_module
+from components import transform as transform_module
 from components.baseline import PushGate, ServedModelBaseline
 from pipelines.config import Config
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
 ACCURACY = "sparse_categorical_accuracy"
+
+
+def code_fingerprint(*modules) -> str:
+    """Hash of the given modules' source files.
+
+    preprocessing_fn and run_fn are passed as dotted paths, which TFX caches by name only, so an
+    edited trainer.py would otherwise reuse a stale cached model. Putting this hash in a
+    component's custom_config re-runs exactly the steps whose code changed (module_file instead
+    would hash every sibling file and re-run everything on any edit).
+    """
+    digest = hashlib.sha256()
+    for module in modules:
+        with open(module.__file__, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
 
 
 def label_names(schema_file: str) -> list[str]:
@@ -102,7 +120,8 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"encoder_handle": encoder_handle})
+        custom_config={"encoder_handle": encoder_handle,
+                       "code_fingerprint": code_fingerprint(transform_module, features)})
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -110,7 +129,8 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=dataclasses.asdict(config.trainer))
+        custom_config={**dataclasses.asdict(config.trainer),
+                       "code_fingerprint": code_fingerprint(trainer_module, features)})
 
     baseline = ServedModelBaseline(candidate=trainer.outputs["model"], serving_dir=config.serving_dir,
                                    refresh=baseline_refresh)

@@ -15,7 +15,7 @@ def newest_served_model(serving_dir: str) -> str:
     versions = served_versions(serving_dir)
     if not versions:
         raise NoServedModel(f"no model has been pushed to {serving_dir} yet; run `transferline run` first "
-                            "(or point --serving-dir / paths.serving_dir at a TF Serving model directory)")
+                            "(or point --set paths.serving_dir=DIR at a TF Serving model directory)")
     return os.path.join(serving_dir, str(versions[-1]))
 
 
