@@ -19,6 +19,7 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::Deprecati
 warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
+from components.data_gate import DataRejected  # noqa: E402
 from components.encoder import EncoderHandleError  # noqa: E402
 from pipelines.config import ConfigError, load_config, to_toml  # noqa: E402
 from pipelines.predict import NoServedModel  # noqa: E402
@@ -81,12 +82,30 @@ def cmd_run(args) -> int:
     config = _config(args)
     print(f"[transferline] pipeline '{config.pipeline_name}': data {config.paths.data_dir}, "
           f"work dir {config.paths.work_dir}, encoder {config.encoder.handle}", file=sys.stderr)
-    result, durations = local_runner.run(config, verbose=args.verbose)
+    try:
+        result, durations = local_runner.run(config, verbose=args.verbose)
+    except DataRejected as rejected:
+        return _report_rejection(config, rejected)
     print(summary.format_summary(result, durations))
     path = summary.write_summary(result, os.path.join(config.paths.work_dir, "reports", result.run_id),
                                  durations)
     print(f"  summary: {path}")
     return 0
+
+
+def _report_rejection(config, rejected) -> int:
+    """Prints why the data was rejected and writes TFDV's HTML (statistics + anomalies); exit code 3."""
+    from pipelines import reports
+
+    print("transferline: the data was rejected; nothing was trained or pushed, the served model is unchanged.",
+          file=sys.stderr)
+    print(reports.format_problems(rejected.problems), file=sys.stderr)
+    stopped, html = reports.write_rejection_report(config, rejected)
+    if stopped:
+        print(f"  stopped at: {stopped}", file=sys.stderr)
+    if html:
+        print(f"  data report (TFDV statistics and anomalies): {html}", file=sys.stderr)
+    return 3
 
 
 def cmd_predict(args) -> int:
@@ -125,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="transferline",
         description="Text classification by transfer learning, as a TFX pipeline: "
-                    "Universal Sentence Encoder embeddings + a small Keras head.")
+                    "Universal Sentence Encoder embeddings + a small Keras head.",
+        epilog="exit codes: 0 done; 2 a usage, config or encoder-handle error; 3 the data was rejected "
+               "(nothing trained or pushed).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("run", help="run the pipeline locally (LocalDagRunner)")

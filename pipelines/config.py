@@ -54,6 +54,20 @@ class DataConfig:
 
 
 @dataclass
+class ContractConfig:
+    """Data-contract checks beyond the schema (the DataGate halts the run before Transform)."""
+    # Longest text accepted, in characters.
+    max_text_chars: int = 1000
+    # Halt when more than this fraction of rows are exact duplicates of another row.
+    max_duplicate_fraction: float = 0.2
+    # Drift between the newest span and the one before it (TFDV drift comparators; 0 = off):
+    # L-infinity distance between the two label distributions,
+    max_label_drift: float = 0.25
+    # and Jensen-Shannon divergence between the two text-length (characters) distributions.
+    max_length_drift: float = 0.3
+
+
+@dataclass
 class TrainerConfig:
     hidden_units: int = 256
     dropout: float = 0.3
@@ -91,6 +105,7 @@ class Config:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    contract: ContractConfig = field(default_factory=ContractConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
@@ -110,8 +125,9 @@ class Config:
     def beam_pipeline_args(self) -> list[str]:
         args = list(self.beam.extra_args)
         if not any(a.startswith("--runner") for a in args):
+            workers = 1 if self.beam.direct_running_mode == "in_memory" else self.beam.direct_num_workers
             args += [f"--direct_running_mode={self.beam.direct_running_mode}",
-                     f"--direct_num_workers={self.beam.direct_num_workers}"]
+                     f"--direct_num_workers={workers}"]
         return args
 
 
@@ -199,6 +215,10 @@ def validate(config: Config) -> None:
         (min(config.trainer.hidden_units, config.trainer.batch_size, config.trainer.max_epochs) > 0,
          "trainer.hidden_units, batch_size and max_epochs must be > 0"),
         (config.trainer.learning_rate > 0, "trainer.learning_rate must be > 0"),
+        (config.contract.max_text_chars > 0, "contract.max_text_chars must be > 0"),
+        (0.0 <= config.contract.max_duplicate_fraction <= 1.0, "contract.max_duplicate_fraction must be within [0, 1]"),
+        (config.contract.max_label_drift >= 0 and config.contract.max_length_drift >= 0,
+         "contract.max_label_drift and max_length_drift must be >= 0 (0 = off)"),
     ]
     for ok, message in checks:
         if not ok:

@@ -5,6 +5,8 @@ showing which component runs and for how long, then summarise from MLMD.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import os
 import sys
@@ -13,6 +15,7 @@ import time
 from tfx import v1 as tfx
 
 from components.baseline import STALE, served_versions
+from components.data_gate import DataRejected, diagnose_csv_files
 from components.encoder import resolve_handle
 from pipelines.config import Config
 from pipelines.pipeline import create_pipeline
@@ -41,29 +44,80 @@ class ComponentProgress(logging.Handler):
                   file=self.out, flush=True)
 
 
-def _quiet_tfx_logs(absl_logger: logging.Logger, out) -> None:
-    """Keep TFX/Beam INFO chatter off the terminal; our progress handler still receives TFX's records."""
+class _Errors(logging.Handler):
+    """Holds ERROR records back: a rejected user file needs one message, not Beam's traceback."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+def _quiet_tfx_logs(out) -> _Errors:
+    """Keeps TFX/Beam INFO chatter off the terminal (our progress handler still receives TFX's records),
+    shows warnings, and holds errors back for the caller to show or drop."""
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.INFO)
-    absl_logger.propagate = False  # the root logger may print everything at INFO
     warnings_only = logging.StreamHandler(out)
     warnings_only.setLevel(logging.WARNING)
-    absl_logger.addHandler(warnings_only)
-    warnings_only.addFilter(lambda r: "property_predicate is not supported" not in r.getMessage())
-    for name in ("apache_beam", "tensorflow"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings_only.addFilter(lambda r: r.levelno < logging.ERROR
+                            and "property_predicate is not supported" not in r.getMessage())
+    errors = _Errors()
+    for name in ("absl", "apache_beam"):
+        logger = logging.getLogger(name)
+        logger.propagate = False  # the root logger may print everything
+        logger.addHandler(warnings_only)
+        logger.addHandler(errors)
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    return errors
+
+
+def _as_data_error(config: Config, error: Exception) -> Exception:
+    """A failure deep inside TFX/Beam caused by the user's CSV files becomes DataRejected naming them."""
+    rejected = DataRejected.from_message(str(error))
+    if rejected:
+        return rejected
+    max_chars = config.contract.max_text_chars
+    try:
+        problems = diagnose_csv_files(config.paths.data_dir, config.data.file_pattern, max_chars)
+        if config.paths.test_data_dir:
+            problems += diagnose_csv_files(config.paths.test_data_dir, "*.csv", max_chars)
+    except Exception:  # the diagnosis must never hide the original error
+        return error
+    return DataRejected(problems) if problems else error
+
+
+def stage_schema(config: Config) -> Config:
+    """A copy of the config whose schema_file is a content-addressed copy under the work dir.
+
+    ImportSchemaGen is cached on the *path* of the schema, so an edited schema.pbtxt would be ignored
+    by a cached run; a path that changes with the content re-imports exactly when the contract changes.
+    """
+    with open(config.paths.schema_file, "rb") as f:
+        content = f.read()
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    staged = os.path.join(config.paths.work_dir, "schema", f"schema-{digest}.pbtxt")
+    if not os.path.exists(staged):
+        os.makedirs(os.path.dirname(staged), exist_ok=True)
+        with open(staged + ".tmp", "wb") as f:
+            f.write(content)
+        os.replace(staged + ".tmp", staged)
+    return dataclasses.replace(config, paths=dataclasses.replace(config.paths, schema_file=staged))
 
 
 def run(config: Config, *, verbose: bool = False, out=sys.stderr) -> tuple[RunSummary, dict[str, float]]:
     """Runs the pipeline; returns the run's summary (from MLMD) and each component's wall time."""
     os.makedirs(config.paths.work_dir, exist_ok=True)
+    config = stage_schema(config)
     handle = resolve_handle(config.encoder.handle, config.encoder.cache_dir or None,
                             log=lambda m: print(f"[transferline] {m}", file=out))
     progress = ComponentProgress(out)
     absl_logger = logging.getLogger("absl")
-    if not verbose:
-        _quiet_tfx_logs(absl_logger, out)
+    errors = None if verbose else _quiet_tfx_logs(out)
     absl_logger.addHandler(progress)
     try:
         refresh = 0
@@ -74,7 +128,13 @@ def run(config: Config, *, verbose: bool = False, out=sys.stderr) -> tuple[RunSu
                     config.metadata_path),
                 beam_pipeline_args=config.beam_pipeline_args(),
                 baseline_refresh=refresh)
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            try:
+                tfx.orchestration.LocalDagRunner().run(pipeline)
+            except Exception as e:
+                error = e if isinstance(e, DataRejected) else _as_data_error(config, e)
+                if errors and not isinstance(error, DataRejected):
+                    print("\n".join(errors.lines), file=out)
+                raise error from e
             result = summarize(config.metadata_path, config.pipeline_name)
             if result.gate_reason != STALE or refresh:
                 return result, progress.durations

@@ -1,6 +1,6 @@
 """create_pipeline: the one definition of transferline's TFX pipeline, for every runner.
 
-    CsvExampleGen (train/eval hash split) → StatisticsGen → ImportSchemaGen → ExampleValidator
+    CsvExampleGen (train/eval hash split) → StatisticsGen → ImportSchemaGen → ExampleValidator → DataGate
     CsvExampleGen (held-out test set, optional)
       → Transform (encoder) → Trainer (Keras head) → ServedModelBaseline → Evaluator → PushGate → Pusher
 
@@ -21,6 +21,7 @@ from components import features
 from components import trainer as trainer_module
 from components import transform as transform_module
 from components.baseline import PushGate, ServedModelBaseline
+from components.data_gate import DataGate
 from pipelines.config import Config
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
@@ -116,12 +117,25 @@ def create_pipeline(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
 
+    # Bad data stops here, before anything is trained (DataRejected; see components/data_gate.py).
+    data_gate = DataGate(
+        statistics=statistics_gen.outputs["statistics"],
+        anomalies=example_validator.outputs["anomalies"],
+        examples=example_gen.outputs["examples"],
+        data_dir=config.paths.data_dir,
+        file_pattern=config.data.file_pattern,
+        max_text_chars=config.contract.max_text_chars,
+        max_duplicate_fraction=config.contract.max_duplicate_fraction,
+        max_label_drift=config.contract.max_label_drift,
+        max_length_drift=config.contract.max_length_drift)
+
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"encoder_handle": encoder_handle,
                        "code_fingerprint": code_fingerprint(transform_module, features)})
+    transform.add_upstream_node(data_gate)
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -134,7 +148,8 @@ def create_pipeline(
 
     baseline = ServedModelBaseline(candidate=trainer.outputs["model"], serving_dir=config.serving_dir,
                                    refresh=baseline_refresh)
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer, baseline]
+    components = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, trainer,
+                  baseline]
     if config.paths.test_data_dir:
         test_gen = tfx.components.CsvExampleGen(
             input_base=config.paths.test_data_dir,

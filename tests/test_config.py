@@ -45,3 +45,17 @@ def test_bad_file_via_cli_is_one_line(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not valid TOML" in result.stderr
+
+
+def test_schema_is_staged_by_content(tmp_path):
+    """ImportSchemaGen caches on the schema's path: an edited schema must get a new path, an unchanged one not."""
+    from pipelines.local_runner import stage_schema
+
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text('feature { name: "text" type: BYTES }\n')
+    config = load_config(None, [f"paths.schema_file={schema}", f"paths.work_dir={tmp_path / 'work'}"])
+    first = stage_schema(config).paths.schema_file
+    assert stage_schema(config).paths.schema_file == first and open(first).read() == schema.read_text()
+    schema.write_text('feature { name: "text" type: BYTES }\nfeature { name: "label" type: BYTES }\n')
+    assert stage_schema(config).paths.schema_file != first
+    assert config.paths.schema_file == str(schema)  # the caller's config is left alone

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from conftest import run_cli
 
-COMPONENTS = {"CsvExampleGen", "TestExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+COMPONENTS = {"CsvExampleGen", "TestExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataGate",
               "Transform", "Trainer", "ServedModelBaseline", "Evaluator", "PushGate", "Pusher"}
 QUESTIONS = ["How far is Denver from Aspen ?", "Who wrote Hamlet ?", "What does NASA stand for ?",
              "How many people live in Tokyo ?", "What is a caldera ?"]
@@ -42,7 +42,7 @@ def test_second_run_on_the_same_data_is_fully_cached(slice_runs):
     s = slice_runs.summary(1)
     assert set(s.executions) == COMPONENTS
     assert set(s.executions.values()) == {"CACHED"}
-    assert "0 component(s) ran, 11 cached" in slice_runs.results[1].stdout
+    assert "0 component(s) ran, 12 cached" in slice_runs.results[1].stdout
 
 
 def test_impossible_bound_is_not_blessed_and_pushes_nothing(slice_runs):
