@@ -76,8 +76,8 @@ def _quiet_tfx_logs(out) -> _Errors:
     return errors
 
 
-def _as_data_error(config: Config, error: Exception) -> Exception:
-    """A failure deep inside TFX/Beam caused by the user's CSV files becomes DataRejected naming them."""
+def _as_data_error(config: Config, error: Exception) -> DataRejected | None:
+    """A failure deep inside TFX/Beam caused by the user's CSV files, as DataRejected naming them."""
     rejected = DataRejected.from_message(str(error))
     if rejected:
         return rejected
@@ -87,8 +87,8 @@ def _as_data_error(config: Config, error: Exception) -> Exception:
         if config.paths.test_data_dir:
             problems += diagnose_csv_files(config.paths.test_data_dir, "*.csv", max_chars)
     except Exception:  # the diagnosis must never hide the original error
-        return error
-    return DataRejected(problems) if problems else error
+        return None
+    return DataRejected(problems) if problems else None
 
 
 def stage_schema(config: Config) -> Config:
@@ -119,7 +119,7 @@ def run(config: Config, *, verbose: bool = False, out=sys.stderr) -> tuple[RunSu
     absl_logger = logging.getLogger("absl")
     errors = None if verbose else _quiet_tfx_logs(out)
     absl_logger.addHandler(progress)
-    try:
+    try:  # one process runs one pipeline (the CLI's); handlers are left for its lifetime
         refresh = 0
         while True:
             pipeline = create_pipeline(
@@ -130,11 +130,15 @@ def run(config: Config, *, verbose: bool = False, out=sys.stderr) -> tuple[RunSu
                 baseline_refresh=refresh)
             try:
                 tfx.orchestration.LocalDagRunner().run(pipeline)
+            except DataRejected:
+                raise
             except Exception as e:
-                error = e if isinstance(e, DataRejected) else _as_data_error(config, e)
-                if errors and not isinstance(error, DataRejected):
-                    print("\n".join(errors.lines), file=out)
-                raise error from e
+                rejected = _as_data_error(config, e)
+                if rejected is None:  # not the data: show everything
+                    if errors:
+                        print("\n".join(errors.lines), file=out)
+                    raise
+                raise rejected from None
             result = summarize(config.metadata_path, config.pipeline_name)
             if result.gate_reason != STALE or refresh:
                 return result, progress.durations

@@ -109,3 +109,17 @@ def test_full_trec_reaches_85_percent_test_accuracy(full_run):
                      "Who wrote Hamlet ?", "What does NASA stand for ?")
     assert result.returncode == 0, result.stderr
     assert [line.split("\t")[0] for line in result.stdout.strip().splitlines()] == ["NUM", "HUM", "ABBR"]
+
+
+def test_stale_cached_comparison_is_redone_against_the_served_model(slice_runs):
+    """A changed gate re-runs the Evaluator while the cached baseline still says 'first model' although
+    v1 is served now: PushGate holds it back as stale, the runner compares again with v1, and v1 (this
+    very model) is not pushed a second time."""
+    versions = sorted(os.listdir(slice_runs.serving_dir))
+    result = slice_runs.run("gate.max_accuracy_drop=0.01")
+    assert "comparing again with served version" in result.stderr
+    s = slice_runs.summary(-1)
+    assert s.baseline == f"served version {versions[-1]}"
+    assert s.gate_reason == "already_served" and s.pushed_path is None
+    assert "held back: this very model is already the served one" in result.stdout
+    assert sorted(os.listdir(slice_runs.serving_dir)) == versions
