@@ -92,12 +92,13 @@ def PushGate(
     versions = served_versions(serving_dir)
     served_now = versions[-1] if versions else 0
     compared_with = baseline.get_int_custom_property(BASELINE_VERSION)
-    candidate_fp = _fingerprint(path_utils.serving_model_path(model.uri))
+    candidate = _fingerprint(path_utils.serving_model_path(model.uri))
+    served = _fingerprint(os.path.join(serving_dir, str(served_now))) if served_now else b""
     if not blessing.get_int_custom_property(BLESSED):
         reason = "not_blessed"
     elif served_now != compared_with:
         reason = STALE
-    elif served_now and candidate_fp and candidate_fp == _fingerprint(os.path.join(serving_dir, str(served_now))):
+    elif candidate and candidate == served:
         reason = ALREADY_SERVED
     else:
         reason = "ok"
