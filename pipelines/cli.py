@@ -95,11 +95,12 @@ def cmd_run(args) -> int:
 
 def _report_rejection(config, rejected) -> int:
     """Prints why the data was rejected and writes TFDV's HTML (statistics + anomalies); exit code 3."""
+    from components.data_gate import format_problems
     from pipelines import reports
 
     print("transferline: the data was rejected; nothing was trained or pushed, the served model is unchanged.",
           file=sys.stderr)
-    print(reports.format_problems(rejected.problems), file=sys.stderr)
+    print(format_problems(rejected.problems), file=sys.stderr)
     stopped, html = reports.write_rejection_report(config, rejected)
     if stopped:
         print(f"  stopped at: {stopped}", file=sys.stderr)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 
-from components.data_gate import format_problems  # noqa: F401  (re-exported for the CLI)
 from pipelines.config import Config
 from pipelines.summary import connect, run_contexts, run_outputs
 

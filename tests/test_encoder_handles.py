@@ -1,11 +1,8 @@
 """Encoder handles: bad ones fail with a message that names them and points at the embedded encoder."""
-import os
-import subprocess
-import sys
-
 import pytest
 
 from components import encoder as enc
+from conftest import run_cli
 
 
 def _assert_helpful(message, handle):
@@ -44,11 +41,6 @@ def test_embedded_and_path_handles_resolve_to_the_build(encoder_dir):
     assert enc.resolve_handle("") == encoder_dir
     assert enc.resolve_handle(encoder_dir) == encoder_dir
     assert enc.resolve_handle(enc.PRODUCTION_HANDLE) == enc.PRODUCTION_HANDLE  # not fetched here
-
-
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
 def test_cli_reports_a_bad_handle_without_a_traceback(tmp_path):
