@@ -45,15 +45,21 @@ bench: encoder
 	$(PY) bench/encoder_throughput.py
 	$(PY) bench/pipeline_run.py
 
+# Pins with a different version on Python 3.10 (the TFX 1.16 image, kubeflow/Dockerfile), kept as the
+# marker lines (`; python_version ...`) of requirements.lock: the 3.11 pin has no cp310 wheel.
+PY310_SWAPS := fastavro|pillow|pymongo|regex|rpds-py|tornado|tomli|exceptiongroup
 # Re-resolve the working set (needs network to PyPI): direct pins with tensorflow-hub 0.15 (tfx's pin), then
-# the 0.16.1 override without deps, then freeze. Review the diff before committing.
+# the 0.16.1 override without deps, then freeze; the marker lines are carried over as they are (check them
+# against the new 3.11 pins). Review the diff before committing.
 lock:
 	rm -rf /tmp/transferline-lock && $(PYTHON) -m venv /tmp/transferline-lock
 	/tmp/transferline-lock/bin/pip install --quiet --upgrade pip==24.2
 	/tmp/transferline-lock/bin/pip install --ignore-requires-python setuptools==69.5.1 wheel==0.45.1 pytest \
 	  $$(sed -n '/^dependencies = \[/,/^\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"' | sed 's/tensorflow-hub==0.16.1/tensorflow-hub==0.15.0/')
 	/tmp/transferline-lock/bin/pip install --no-deps tensorflow-hub==0.16.1
-	{ sed -n '/^#/p' requirements.lock; echo setuptools==69.5.1; echo wheel==0.45.1; /tmp/transferline-lock/bin/pip freeze | grep -v "^setuptools=="; } > requirements.lock.new
+	{ sed -n '/^#/p' requirements.lock; echo setuptools==69.5.1; echo wheel==0.45.1; \
+	  /tmp/transferline-lock/bin/pip freeze | grep -v -i -E "^(setuptools|$(PY310_SWAPS))=="; \
+	  grep " ; python_version" requirements.lock; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

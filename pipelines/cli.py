@@ -19,12 +19,16 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::Deprecati
 warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from components.data_gate import DataRejected  # noqa: E402
+# Only light modules here: TFX takes ~10 s to import, and `--help` or `submit` should not wait for it.
 from components.encoder import EncoderHandleError  # noqa: E402
 from pipelines.config import ConfigError, load_config, to_toml  # noqa: E402
-from pipelines.predict import NoServedModel  # noqa: E402
+from pipelines.kubeflow_submit import KubeflowError  # noqa: E402
 
-USER_ERRORS = (ConfigError, EncoderHandleError, NoServedModel, FileNotFoundError)
+
+def _user_errors() -> tuple:
+    """Errors that are the user's to fix (exit 2); NoServedModel only if its (heavy) module was loaded."""
+    predict = sys.modules.get("pipelines.predict")
+    return (ConfigError, EncoderHandleError, FileNotFoundError) + ((predict.NoServedModel,) if predict else ())
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -77,6 +81,7 @@ def cmd_config(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from components.data_gate import DataRejected
     from pipelines import local_runner, summary
 
     config = _config(args)
@@ -141,13 +146,92 @@ def cmd_schema_propose(args) -> int:
     return 0
 
 
+def _kubeflow_overrides(args) -> None:
+    for flag, knob in (("image", "image"), ("pipeline_root", "pipeline_root"), ("kf_encoder", "encoder_handle"),
+                       ("namespace", "namespace"), ("experiment", "experiment")):
+        value = getattr(args, flag, None)
+        if value:
+            args.overrides.append(f"kubeflow.{knob}={value}")
+
+
+def cmd_compile(args) -> int:
+    from pipelines.kubeflow_runner import main_compile
+
+    _kubeflow_overrides(args)
+    return main_compile(_config(args), args.output)
+
+
+def cmd_bake(args) -> int:
+    from pipelines.kubeflow_runner import IMAGE_ROOT, bake
+
+    paths = bake(_config(args), args.root or IMAGE_ROOT, log=lambda m: print(f"[transferline] {m}", file=sys.stderr))
+    print("\n".join(paths.values()))
+    return 0
+
+
+def _submit_or_schedule(args, cron: str | None) -> int:
+    from pipelines import kubeflow_submit
+
+    _kubeflow_overrides(args)
+    config = _config(args)
+    if cron is not None:
+        kubeflow_submit.kfp_cron(cron)  # a bad cron fails before anything is compiled or sent
+    package = args.package
+    if not package:  # compile what is checked out now, so a stale YAML is never submitted
+        from pipelines import kubeflow_runner
+
+        package = kubeflow_runner.compile_pipeline(config)
+        print(f"[transferline] compiled {package}", file=sys.stderr)
+    token = None
+    if args.token_file:
+        with open(args.token_file, encoding="utf-8") as f:
+            token = f.read().strip()
+    if cron is None:
+        done = kubeflow_submit.submit(config, package, host=args.host, token=token, run_name=args.run_name)
+        what = f"run {done.run_id}"
+    else:
+        done = kubeflow_submit.schedule(config, package, cron, host=args.host, token=token)
+        what = (f"recurring run {done.recurring_run_id} ({kubeflow_submit.kfp_cron(cron)}, UTC; one at a time, "
+                f"no catch-up)" + (f", replacing {done.replaced}" if done.replaced else ""))
+    print(f"[transferline] pipeline {config.pipeline_name}, version {done.version_name} "
+          f"({'uploaded' if done.uploaded else 'already uploaded'}), experiment {config.kubeflow.experiment}\n"
+          f"[transferline] {what}\n[transferline] models land in {config.kubeflow.serving_dir}/<version>/",
+          file=sys.stderr)
+    print(done.link)
+    return 0
+
+
+def cmd_submit(args) -> int:
+    return _submit_or_schedule(args, None)
+
+
+def cmd_schedule(args) -> int:
+    return _submit_or_schedule(args, args.cron or _config(args).kubeflow.cron)
+
+
+def _add_kubeflow_args(p: argparse.ArgumentParser, client: bool) -> None:
+    _add_config_args(p)
+    p.add_argument("--image", help="container image every task runs in (kubeflow.image)")
+    p.add_argument("--pipeline-root", help="gs:// (or other TFX filesystem) root for outputs (kubeflow.pipeline_root)")
+    p.add_argument("--kf-encoder", metavar="HANDLE",
+                   help="encoder the pods load: a TF-Hub URL (default) or 'embedded', baked into the image")
+    if client:
+        p.add_argument("--package", metavar="FILE", help="submit this compiled YAML as is (default: compile now)")
+        p.add_argument("--host", help="KFP API endpoint URL (kubeflow.host, $KF_PIPELINES_ENDPOINT)")
+        p.add_argument("--namespace", help="KFP user namespace, multi-user clusters (kubeflow.namespace)")
+        p.add_argument("--experiment", help="experiment to file runs under (kubeflow.experiment)")
+        p.add_argument("--token-file", metavar="FILE",
+                       help="bearer token file ($KFP_TOKEN also works; in a pod the KFP service-account "
+                            "token is used by itself)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="transferline",
         description="Text classification by transfer learning, as a TFX pipeline: "
                     "Universal Sentence Encoder embeddings + a small Keras head.",
         epilog="exit codes: 0 done; 2 a usage, config or encoder-handle error; 3 the data was rejected "
-               "(nothing trained or pushed).")
+               "(nothing trained or pushed); 4 Kubeflow Pipelines unreachable or refused the request.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
@@ -189,6 +273,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = enc_sub.add_parser("check", help="load an encoder handle and check it embeds strings")
     _add_config_args(p)
     p.set_defaults(func=cmd_encoder_check)
+
+    p = sub.add_parser("compile", help="compile for Kubeflow Pipelines (KubeflowV2DagRunner) to kubeflow/pipeline.yaml")
+    _add_kubeflow_args(p, client=False)
+    p.add_argument("--output", metavar="FILE", help="where to write the IR (.yaml; kubeflow.package_path)")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("submit", help="compile, upload and start one run on Kubeflow Pipelines")
+    _add_kubeflow_args(p, client=True)
+    p.add_argument("--run-name", help="display name of the run (default: pipeline name and UTC time)")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("schedule", help="compile, upload and (re)create the recurring retraining run on KFP")
+    _add_kubeflow_args(p, client=True)
+    p.add_argument("--cron", help="when, in UTC: 5-field cron ('0 3 * * *') or KFP's 6-field (kubeflow.cron)")
+    p.set_defaults(func=cmd_schedule)
+
+    p = sub.add_parser("bake", help="put the embedded encoder and the staged schema under ROOT "
+                                    "(the Dockerfile runs this; see kubeflow/README.md)")
+    _add_config_args(p)
+    p.add_argument("--root", help="image root (default /opt/transferline, what the compiled pipeline expects)")
+    p.set_defaults(func=cmd_bake)
     return parser
 
 
@@ -196,9 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except USER_ERRORS as e:
+    except _user_errors() as e:
         print(f"transferline: error: {e}", file=sys.stderr)
         return 2
+    except KubeflowError as e:
+        print(f"transferline: error: {e}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("transferline: interrupted", file=sys.stderr)
         return 130

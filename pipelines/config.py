@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 import typing
 from dataclasses import dataclass, field
 
-from components.encoder import EMBEDDED
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the TFX 1.16 image (kubeflow/Dockerfile)
+    import tomli as tomllib
+
+from components.encoder import EMBEDDED, PRODUCTION_HANDLE
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,6 +46,8 @@ class PathsConfig:
     work_dir: str = os.path.join(REPO_ROOT, "work")
     # TF Serving base directory the Pusher writes <version>/ into; '' = <work_dir>/serving.
     serving_dir: str = ""
+    # TFX pipeline root (component outputs); '' = <work_dir>/pipeline_root.
+    pipeline_root: str = ""
 
 
 @dataclass
@@ -100,6 +106,34 @@ class BeamConfig:
 
 
 @dataclass
+class KubeflowConfig:
+    """Production on Kubeflow Pipelines (`transferline compile|submit|schedule`; README, "Running on Kubeflow").
+
+    Locations must be on a filesystem TFX reads and writes from every pod: gs:// (or a volume all pods
+    mount). KFP's own minio:// and s3:// roots are not TFX filesystems.
+    """
+    # The image every task runs in: kubeflow/Dockerfile (this project and its lock on the TFX 1.16 image).
+    image: str = "gcr.io/your-project/transferline:0.1.0"
+    pipeline_root: str = "gs://your-bucket/transferline/pipeline_root"
+    # Training data root (span-N/ folders of CSV files) and held-out test set ('' = gate on the eval split).
+    data_dir: str = "gs://your-bucket/transferline/data/trec"
+    test_data_dir: str = "gs://your-bucket/transferline/data/trec-test"
+    # TF Serving's model base path: the Pusher writes <version>/ here.
+    serving_dir: str = "gs://your-bucket/transferline/serving"
+    # The TF-Hub USE (pods need internet, or a gs:// copy of it); 'embedded' = the port baked into the image.
+    encoder_handle: str = PRODUCTION_HANDLE
+    # Where `transferline compile` writes the pipeline IR, relative to the repository root.
+    package_path: str = "kubeflow/pipeline.yaml"
+    # KFP API endpoint ('' = $KFP_HOST), user namespace ('' = $KFP_NAMESPACE or the cluster's default),
+    # the experiment runs are filed under, and the recurring run's schedule (`transferline schedule`):
+    # standard 5-field cron, or KFP's 6-field form (seconds first); times are UTC.
+    host: str = ""
+    namespace: str = ""
+    experiment: str = "transferline"
+    cron: str = "0 3 * * *"
+
+
+@dataclass
 class Config:
     pipeline_name: str = "transferline"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -109,6 +143,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
+    kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
 
     @property
     def serving_dir(self) -> str:
@@ -116,7 +151,7 @@ class Config:
 
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.paths.work_dir, "pipeline_root")
+        return self.paths.pipeline_root or os.path.join(self.paths.work_dir, "pipeline_root")
 
     @property
     def metadata_path(self) -> str:

@@ -6,7 +6,6 @@ showing which component runs and for how long, then summarise from MLMD.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import sys
@@ -18,7 +17,7 @@ from components.baseline import STALE, served_versions
 from components.data_gate import DataRejected, diagnose_csv_files
 from components.encoder import resolve_handle
 from pipelines.config import Config
-from pipelines.pipeline import create_pipeline
+from pipelines.pipeline import create_pipeline, stage_schema_file
 from pipelines.summary import RunSummary, summarize
 
 
@@ -92,20 +91,9 @@ def _as_data_error(config: Config, error: Exception) -> DataRejected | None:
 
 
 def stage_schema(config: Config) -> Config:
-    """A copy of the config whose schema_file is a content-addressed copy under the work dir.
-
-    ImportSchemaGen is cached on the *path* of the schema, so an edited schema.pbtxt would be ignored
-    by a cached run; a path that changes with the content re-imports exactly when the contract changes.
-    """
-    with open(config.paths.schema_file, "rb") as f:
-        content = f.read()
-    digest = hashlib.sha256(content).hexdigest()[:12]
-    staged = os.path.join(config.paths.work_dir, "schema", f"schema-{digest}.pbtxt")
-    if not os.path.exists(staged):
-        os.makedirs(os.path.dirname(staged), exist_ok=True)
-        with open(staged + ".tmp", "wb") as f:
-            f.write(content)
-        os.replace(staged + ".tmp", staged)
+    """A copy of the config whose schema_file is a content-addressed copy under the work dir
+    (see pipelines.pipeline.staged_schema_name for why)."""
+    staged = stage_schema_file(config.paths.schema_file, os.path.join(config.paths.work_dir, "schema"))
     return dataclasses.replace(config, paths=dataclasses.replace(config.paths, schema_file=staged))
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import shutil
 
 import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -50,6 +52,27 @@ def label_names(schema_file: str) -> list[str]:
     feature = next(f for f in schema.feature if f.name == features.LABEL)
     domain = next(d for d in schema.string_domain if d.name == (feature.domain or features.LABEL))
     return list(domain.value)
+
+
+def staged_schema_name(schema_file: str) -> str:
+    """``schema-<sha256[:12]>.pbtxt``: the name the schema is staged under, local or in the image.
+
+    ImportSchemaGen is cached on the schema's *path* (locally by TFX, on Kubeflow by KFP), so an edited
+    schema.pbtxt would be ignored by a cached run; a path that changes with the content re-imports
+    exactly when the contract changes.
+    """
+    with open(schema_file, "rb") as f:
+        return f"schema-{hashlib.sha256(f.read()).hexdigest()[:12]}.pbtxt"
+
+
+def stage_schema_file(schema_file: str, dest_dir: str) -> str:
+    """Copies the schema to ``dest_dir/<staged_schema_name>`` (atomically, once) and returns that path."""
+    staged = os.path.join(dest_dir, staged_schema_name(schema_file))
+    if not os.path.exists(staged):
+        os.makedirs(dest_dir, exist_ok=True)
+        shutil.copyfile(schema_file, staged + ".tmp")
+        os.replace(staged + ".tmp", staged)
+    return staged
 
 
 def eval_config(config: Config, n_classes: int) -> tfma.EvalConfig:
@@ -92,6 +115,7 @@ def create_pipeline(
         beam_pipeline_args: list[str] | None = None,
         enable_cache: bool = True,
         baseline_refresh: int = 0,
+        schema_uri: str | None = None,
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline.
 
@@ -104,6 +128,9 @@ def create_pipeline(
       enable_cache: reuse a component's earlier outputs when its inputs and parameters are unchanged.
       baseline_refresh: 0, or the served version to take a fresh baseline copy of when a cached one
         is stale (the local runner does this by itself; see components/baseline.py).
+      schema_uri: where ImportSchemaGen reads the schema when it runs, if not config.paths.schema_file
+        (on Kubeflow: the copy baked into the image). config.paths.schema_file is still read here,
+        for the class names.
     """
     example_gen = tfx.components.CsvExampleGen(
         input_base=config.paths.data_dir,
@@ -113,7 +140,7 @@ def create_pipeline(
             tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
             tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets)])))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.paths.schema_file)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_uri or config.paths.schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
 
