@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import os
-import re
 from typing import TypedDict
 
 from tfx import v1 as tfx
@@ -24,9 +23,9 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import features
+from components.spans import span_dirs
 
 COLUMNS = (features.TEXT, features.LABEL)
-_SPAN_DIR = re.compile(r"^span-(\d+)$")
 _MAX_EXAMPLES = 3
 
 
@@ -213,16 +212,6 @@ def _text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[
 
 
 # ---------------------------------------------------------------------------------- drift by span
-def span_dirs(data_dir: str) -> dict[int, str]:
-    """span number -> folder, for the span-N folders under data_dir."""
-    spans = {}
-    for name in fileio.listdir(data_dir) if fileio.exists(data_dir) else []:
-        m = _SPAN_DIR.match(name.rstrip("/"))
-        if m and fileio.isdir(os.path.join(data_dir, name)):
-            spans[int(m.group(1))] = os.path.join(data_dir, name.rstrip("/"))
-    return spans
-
-
 def _span_statistics(folder: str):
     import pandas as pd
     import tensorflow_data_validation as tfdv

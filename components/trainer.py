@@ -7,10 +7,19 @@ serving time inside the transform graph. The exported SavedModel has:
   transform_features(examples: string[batch])  the transform graph alone, for TFMA
 Both serving signatures return probabilities, the aligned class names, and
 the top class with its score.
+
+Warm start: when the Trainer's base_model (the served model, see components/baseline.py) has a head of
+the same shape over the same classes, the new head starts from its weights, class columns re-ordered
+to this run's label vocabulary (ordered by frequency, so it can differ between runs); otherwise it
+starts fresh. What happened is written to the model_run artifact (warm_start.json, initial_head.npz).
 """
 from __future__ import annotations
 
+import io
+import json
 import os
+
+import numpy as np
 
 import tensorflow as tf
 import tf_keras
@@ -44,6 +53,44 @@ def build_head(embedding_dim: int, n_classes: int, hp: dict) -> tf_keras.Model:
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
+
+
+WARM_START_FILE = "warm_start.json"
+INITIAL_HEAD_FILE = "initial_head.npz"
+
+
+def served_head(model_dir: str) -> tuple[list[np.ndarray], list[str]]:
+    """[hidden kernel, hidden bias, output kernel, output bias] and the class names of a pushed model."""
+    reader = tf.train.load_checkpoint(os.path.join(model_dir, "variables", "variables"))
+    weights = [reader.get_tensor(f"layer_with_weights-{i}/{w}/.ATTRIBUTES/VARIABLE_VALUE")
+               for i in (0, 1) for w in ("kernel", "bias")]  # the head's two Dense layers, in order
+    with tf.io.gfile.GFile(os.path.join(model_dir, "assets", features.LABEL_VOCAB)) as f:
+        return weights, [line.rstrip("\n") for line in f if line.strip()]
+
+
+def head_weights(model: tf_keras.Model) -> list[np.ndarray]:
+    return [w for name in ("hidden", "probabilities") for w in model.get_layer(name).get_weights()]
+
+
+def warm_start(model: tf_keras.Model, base_model: str | None, class_names: list[str]) -> dict:
+    """Loads the served head into `model` when it fits; returns what happened, in words."""
+    if not base_model or not tf.io.gfile.exists(os.path.join(base_model, "saved_model.pb")):
+        return {"warm_start": False, "reason": "no served model: fresh start"}
+    try:
+        weights, served_classes = served_head(base_model)
+    except (tf.errors.OpError, ValueError) as e:
+        return {"warm_start": False, "reason": f"served model's head unreadable ({e}): fresh start"}
+    if sorted(served_classes) != sorted(class_names):
+        return {"warm_start": False, "reason": f"classes differ (served {sorted(served_classes)}, now "
+                                               f"{sorted(class_names)}): fresh start"}
+    current = head_weights(model)
+    if [w.shape for w in weights[:2]] != [w.shape for w in current[:2]]:
+        return {"warm_start": False, "reason": f"hidden layer {weights[0].shape} served vs {current[0].shape} "
+                                               f"now: fresh start"}
+    order = [served_classes.index(c) for c in class_names]  # served output column of each class id
+    model.get_layer("hidden").set_weights(weights[:2])
+    model.get_layer("probabilities").set_weights([weights[2][:, order], weights[3][order]])
+    return {"warm_start": True, "reason": "head initialised from the served model", "from": base_model}
 
 
 def _dataset(fn_args, files, tft_output, batch_size, shuffle, seed):
@@ -110,8 +157,17 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     evaluation = _dataset(fn_args, fn_args.eval_files, tft_output, batch_size, False, hp["seed"])
     with strategy.scope():
         model = build_head(embedding_dim, n_classes, hp)
-    logging.info("Training a %d-class head on %d-d embeddings with %d replica(s)",
-                 n_classes, embedding_dim, strategy.num_replicas_in_sync)
+        class_names = [v.decode() for v in tft_output.vocabulary_by_name(features.LABEL_VOCAB)]
+        started = warm_start(model, fn_args.base_model, class_names)
+    logging.info("Training a %d-class head on %d-d embeddings with %d replica(s); %s",
+                 n_classes, embedding_dim, strategy.num_replicas_in_sync, started["reason"])
+    os.makedirs(fn_args.model_run_dir, exist_ok=True)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, WARM_START_FILE), "w") as f:
+        f.write(json.dumps({**started, "classes": class_names}))
+    buffer = io.BytesIO()  # np.savez seeks; a gs:// file cannot
+    np.savez(buffer, *head_weights(model))
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, INITIAL_HEAD_FILE), "wb") as f:
+        f.write(buffer.getvalue())
 
     callbacks = [
         tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp["early_stopping_patience"],
@@ -125,4 +181,3 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                  history.history["val_accuracy"][best])
 
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=_signatures(model, tft_output))
-    os.makedirs(fn_args.model_run_dir, exist_ok=True)

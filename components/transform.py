@@ -14,6 +14,7 @@ def preprocessing_fn(inputs, custom_config):
     """TFX Transform entry point (passed to Transform as a dotted path).
 
     custom_config["encoder_handle"]: a resolved encoder handle (SavedModel dir or TF-Hub URL).
+    custom_config["label_names"]: every class of the curated schema's label domain.
     """
     import tensorflow_text  # noqa: F401  (registers SentencePiece ops in every Beam worker)
 
@@ -21,8 +22,12 @@ def preprocessing_fn(inputs, custom_config):
     encoder = tft.make_and_track_object(lambda: hub.load(handle), name="encoder")
     text = tf.reshape(inputs[features.TEXT], [-1])
     label = tf.reshape(inputs[features.LABEL], [-1])
+    # Every class of the contract is in the vocabulary, even one this run's spans lack (a small or
+    # windowed span may miss a rare class): the head always has one output per class.
+    names = tf.constant(custom_config["label_names"])
+    vocabulary = tft.vocabulary(tf.concat([label, names], axis=0), vocab_filename=features.LABEL_VOCAB)
     # At serving time requests carry no label: the exported graph prunes LABEL_ID then.
     return {
         features.EMBEDDING: encoder(text),
-        features.LABEL_ID: tft.compute_and_apply_vocabulary(label, vocab_filename=features.LABEL_VOCAB),
+        features.LABEL_ID: tft.apply_vocabulary(label, vocabulary),
     }

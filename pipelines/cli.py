@@ -25,10 +25,15 @@ from pipelines.config import ConfigError, load_config, to_toml  # noqa: E402
 from pipelines.kubeflow_submit import KubeflowError  # noqa: E402
 
 
+def _loaded(module: str, name: str) -> tuple:
+    """(module.name,) if that (heavy) module was imported, else (): it cannot have raised otherwise."""
+    return (getattr(sys.modules[module], name),) if module in sys.modules else ()
+
+
 def _user_errors() -> tuple:
-    """Errors that are the user's to fix (exit 2); NoServedModel only if its (heavy) module was loaded."""
-    predict = sys.modules.get("pipelines.predict")
-    return (ConfigError, EncoderHandleError, FileNotFoundError) + ((predict.NoServedModel,) if predict else ())
+    """Errors that are the user's to fix (exit 2)."""
+    return ((ConfigError, EncoderHandleError, FileNotFoundError) + _loaded("pipelines.predict", "NoServedModel")
+            + _loaded("components.spans", "NoSpans"))
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -95,6 +100,24 @@ def cmd_run(args) -> int:
     path = summary.write_summary(result, os.path.join(config.paths.work_dir, "reports", result.run_id),
                                  durations)
     print(f"  summary: {path}")
+    if args.command == "retrain" and set(result.executions.values()) == {"CACHED"}:
+        print("[transferline] no new data since the last run: everything cached, nothing retrained or pushed",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from pipelines import local_runner
+    from pipelines.rollback import rollback
+
+    config = _config(args)
+    with local_runner.exclusive(config.paths.work_dir):
+        done = rollback(config, args.reason or "", args.to)
+    print(f"[transferline] rolled back: serving version {done.to_version} (was {done.from_version}); moved "
+          f"{', '.join(map(str, done.moved))} to {os.path.join(config.serving_dir, '.rolled-back')}/\n"
+          f"[transferline] recorded: MLMD execution {done.mlmd_execution_id} ({done.user}@{done.host}, "
+          f"{done.time}: {done.reason})", file=sys.stderr)
+    print(os.path.join(config.serving_dir, str(done.to_version)))
     return 0
 
 
@@ -231,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Text classification by transfer learning, as a TFX pipeline: "
                     "Universal Sentence Encoder embeddings + a small Keras head.",
         epilog="exit codes: 0 done; 2 a usage, config or encoder-handle error; 3 the data was rejected "
-               "(nothing trained or pushed); 4 Kubeflow Pipelines unreachable or refused the request.")
+               "(nothing trained or pushed); 4 Kubeflow Pipelines unreachable or refused the request; 5 another "
+               "run or rollback holds the work dir (nothing done).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
@@ -242,6 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra Beam pipeline arg, passed through (repeatable), e.g. --beam-arg=--runner=FlinkRunner")
     p.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("retrain", help="run over the current spans (for cron): cheap and says so when no new "
+                                       "data arrived; one at a time per work dir")
+    _add_config_args(p)
+    p.add_argument("--data", metavar="DIR", help="training data root (span-N/ folders of CSV)")
+    p.add_argument("--work-dir", metavar="DIR", help="pipeline root, MLMD and reports")
+    p.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
+                   help="extra Beam pipeline arg, passed through (repeatable)")
+    p.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("rollback", help="serve the previous pushed version again (recorded in MLMD)")
+    _add_config_args(p)
+    p.add_argument("--work-dir", metavar="DIR", help="work dir of the runs (its serving/ holds the models)")
+    p.add_argument("--reason", required=True, help="why; recorded with who and when")
+    p.add_argument("--to", type=int, metavar="VERSION", help="an earlier version (default: the previous one)")
+    p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("predict", help="classify texts with the newest pushed model")
     _add_config_args(p)
@@ -307,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     except KubeflowError as e:
         print(f"transferline: error: {e}", file=sys.stderr)
         return 4
+    except _loaded("pipelines.local_runner", "Busy") as e:
+        print(f"transferline: {e}", file=sys.stderr)
+        return 5
     except KeyboardInterrupt:
         print("transferline: interrupted", file=sys.stderr)
         return 130

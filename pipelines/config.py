@@ -52,8 +52,10 @@ class PathsConfig:
 
 @dataclass
 class DataConfig:
-    # Glob, relative to data_dir, of the training CSV files.
+    # Glob, relative to data_dir, of the training CSV files: span-N/ folders, then the files in each.
     file_pattern: str = "span-*/*.csv"
+    # Train on the newest this many spans (0 = all of them); the newest span's eval split is evaluated.
+    train_spans: int = 0
     # Hash-bucket split of the training data: train:eval buckets.
     train_buckets: int = 4
     eval_buckets: int = 1
@@ -244,6 +246,9 @@ def validate(config: Config) -> None:
         (config.beam.direct_num_workers >= 0, "beam.direct_num_workers must be >= 0 (0 = one per CPU)"),
         (config.data.train_buckets > 0 and config.data.eval_buckets > 0,
          "data.train_buckets and data.eval_buckets must be > 0"),
+        (config.data.train_spans >= 0, "data.train_spans must be >= 0 (0 = all spans)"),
+        (config.data.file_pattern.startswith("span-*/") and len(config.data.file_pattern) > 7,
+         "data.file_pattern must be span-*/<files>, e.g. span-*/*.csv (data lands in span-N/ folders)"),
         (0.0 <= config.gate.min_accuracy <= 1.0, "gate.min_accuracy must be within [0, 1]"),
         (config.gate.max_accuracy_drop >= 0.0, "gate.max_accuracy_drop must be >= 0"),
         (0.0 <= config.trainer.dropout < 1.0, "trainer.dropout must be within [0, 1)"),

@@ -26,11 +26,11 @@ from pipelines.config import REPO_ROOT, Config, ConfigError
 from pipelines.pipeline import create_pipeline, staged_schema_name, stage_schema_file
 
 IMAGE_ROOT = "/opt/transferline"
-# Tasks whose result depends on more than their inputs and parameters: the ExampleGens read whatever
-# data is in the bucket now, ServedModelBaseline and PushGate what is served now. Locally TFX's
-# ExampleGen driver fingerprints the files for the cache key; open-source KFP never runs that driver
-# (lifecycle.preCacheCheck), so a cached ExampleGen there would never see new data.
-UNCACHED_TASKS = ("CsvExampleGen", "TestExampleGen", "ServedModelBaseline", "PushGate")
+# Tasks whose result depends on more than their inputs and parameters: the ExampleGen reads whatever
+# spans are in the bucket now, ServedModel and PushGate what is served now. Locally TFX's ExampleGen
+# driver fingerprints the files for the cache key; open-source KFP never runs that driver
+# (lifecycle.preCacheCheck), so a cached ExampleGen there would never see a new span.
+UNCACHED_TASKS = ("CsvExampleGen", "ServedModel", "PushGate")
 
 
 def image_paths(root: str = IMAGE_ROOT) -> dict[str, str]:
@@ -104,7 +104,7 @@ def for_open_source_kfp(spec: dict, pipeline_root: str) -> None:
     - defaultPipelineRoot: a run started from the UI, or without a root, writes to the configured
       bucket, not KFP's minio:// default, which TFX's file layer cannot open;
     - no lifecycle.preCacheCheck: the ExampleGen span driver it names never runs on open-source KFP;
-      the input pattern has no {SPAN}, so the executor needs no driver;
+      the input pattern has no {SPAN} (the executor chooses the spans itself), so it needs no driver;
     - caching off for UNCACHED_TASKS (KFP's own per-task caching option).
     """
     spec["defaultPipelineRoot"] = pipeline_root

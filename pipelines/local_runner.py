@@ -5,7 +5,9 @@ showing which component runs and for how long, then summarise from MLMD.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import logging
 import os
 import sys
@@ -63,7 +65,8 @@ def _quiet_tfx_logs(out) -> _Errors:
     warnings_only = logging.StreamHandler(out)
     warnings_only.setLevel(logging.WARNING)
     warnings_only.addFilter(lambda r: r.levelno < logging.ERROR
-                            and "property_predicate is not supported" not in r.getMessage())
+                            and "property_predicate is not supported" not in r.getMessage()
+                            and "`custom_executor_spec` is deprecated" not in r.getMessage())
     errors = _Errors()
     for name in ("absl", "apache_beam"):
         logger = logging.getLogger(name)
@@ -90,6 +93,37 @@ def _as_data_error(config: Config, error: Exception) -> DataRejected | None:
     return DataRejected(problems) if problems else None
 
 
+class Busy(Exception):
+    """Another run (or a rollback) holds this work dir; the message says which process."""
+
+
+@contextlib.contextmanager
+def exclusive(work_dir: str):
+    """One pipeline run or rollback at a time per work dir (MLMD and the push destination are shared).
+
+    An flock: the kernel releases it when its process ends, so a killed run never blocks the next.
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    f = open(os.path.join(work_dir, ".lock"), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise Busy(f"another transferline run or rollback is using {work_dir} ({holder}); "
+                   f"nothing was done: run this again when it has finished") from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        f.flush()
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
 def stage_schema(config: Config) -> Config:
     """A copy of the config whose schema_file is a content-addressed copy under the work dir
     (see pipelines.pipeline.staged_schema_name for why)."""
@@ -99,7 +133,11 @@ def stage_schema(config: Config) -> Config:
 
 def run(config: Config, *, verbose: bool = False, out=sys.stderr) -> tuple[RunSummary, dict[str, float]]:
     """Runs the pipeline; returns the run's summary (from MLMD) and each component's wall time."""
-    os.makedirs(config.paths.work_dir, exist_ok=True)
+    with exclusive(config.paths.work_dir):
+        return _run(config, verbose=verbose, out=out)
+
+
+def _run(config: Config, *, verbose: bool, out) -> tuple[RunSummary, dict[str, float]]:
     config = stage_schema(config)
     handle = resolve_handle(config.encoder.handle, config.encoder.cache_dir or None,
                             log=lambda m: print(f"[transferline] {m}", file=out))

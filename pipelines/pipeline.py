@@ -1,28 +1,35 @@
 """create_pipeline: the one definition of transferline's TFX pipeline, for every runner.
 
-    CsvExampleGen (train/eval hash split) → StatisticsGen → ImportSchemaGen → ExampleValidator → DataGate
-    CsvExampleGen (held-out test set, optional)
-      → Transform (encoder) → Trainer (Keras head) → ServedModelBaseline → Evaluator → PushGate → Pusher
+    CsvExampleGen (chosen spans → train/eval, held-out test set → test) → StatisticsGen → ImportSchemaGen
+      → ExampleValidator → DataGate → Transform (encoder)
+    ServedModel (what TF Serving serves now) → Trainer (Keras head, warm-started from it)
+      → ServedModelBaseline → Evaluator (newest span's eval + test) → PushGate → Pusher (atomic)
 
-No Resolver nodes: open-source Kubeflow cannot run them. The Evaluator's baseline
-is what TF Serving serves now (see components/baseline.py).
+No Resolver nodes: open-source Kubeflow cannot run them. The spans are chosen by the ExampleGen's own
+executor at run time (components/spans.py); the warm start and the Evaluator's baseline come from the
+push destination (components/baseline.py).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import shutil
 
 import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.dsl.components.base import executor_spec
 from tfx.utils import io_utils
 
 from components import features
 from components import trainer as trainer_module
 from components import transform as transform_module
-from components.baseline import PushGate, ServedModelBaseline
+from components import spans
+from components.baseline import AtomicPusherExecutor, PushGate, ServedModel, ServedModelBaseline
 from components.data_gate import DataGate
 from pipelines.config import Config
 
@@ -73,6 +80,16 @@ def stage_schema_file(schema_file: str, dest_dir: str) -> str:
         shutil.copyfile(schema_file, staged + ".tmp")
         os.replace(staged + ".tmp", staged)
     return staged
+
+
+def _test_set_fingerprint(test_dir: str) -> str:
+    """TFX's own input fingerprint of the test set's files, where they can be listed from here (locally);
+    '' for a remote location (the compiled Kubeflow pipeline never caches the ExampleGen)."""
+    if not test_dir or not os.path.isdir(test_dir):
+        return ""
+    fingerprint, _, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(
+        test_dir, [tfx.proto.Input.Split(name=spans.TEST_SPLIT, pattern="*.csv")])
+    return fingerprint
 
 
 def eval_config(config: Config, n_classes: int) -> tfma.EvalConfig:
@@ -132,13 +149,21 @@ def create_pipeline(
         (on Kubeflow: the copy baked into the image). config.paths.schema_file is still read here,
         for the class names.
     """
-    example_gen = tfx.components.CsvExampleGen(
+    test_dir = config.paths.test_data_dir
+    class_names = label_names(config.paths.schema_file)
+    example_gen = FileBasedExampleGen(
         input_base=config.paths.data_dir,
+        # Every span's files: what TFX's driver fingerprints for the local cache key and DataGate checks;
+        # the executor then reads only the chosen spans.
         input_config=tfx.proto.Input(splits=[
             tfx.proto.Input.Split(name="train", pattern=config.data.file_pattern)]),
         output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
             tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
-            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets)])))
+            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets)])),
+        custom_config=spans.custom_config(config.data.train_spans, config.data.file_pattern.split("/", 1)[1],
+                                          test_dir, _test_set_fingerprint(test_dir)),
+        custom_executor_spec=spans.example_gen_executor(),
+    ).with_id("CsvExampleGen")
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_uri or config.paths.schema_file)
     example_validator = tfx.components.ExampleValidator(
@@ -160,50 +185,48 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"encoder_handle": encoder_handle,
+        # The Evaluator reads the raw test split through the model's own transform; no need to embed it here.
+        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+        custom_config={"encoder_handle": encoder_handle, "label_names": class_names,
                        "code_fingerprint": code_fingerprint(transform_module, features)})
     transform.add_upstream_node(data_gate)
+    served = ServedModel(examples=example_gen.outputs["examples"], serving_dir=config.serving_dir)
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
+        base_model=served.outputs["model"],  # warm start (components/trainer.py)
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config={**dataclasses.asdict(config.trainer),
                        "code_fingerprint": code_fingerprint(trainer_module, features)})
-
-    baseline = ServedModelBaseline(candidate=trainer.outputs["model"], serving_dir=config.serving_dir,
-                                   refresh=baseline_refresh)
-    components = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, trainer,
-                  baseline]
-    if config.paths.test_data_dir:
-        test_gen = tfx.components.CsvExampleGen(
-            input_base=config.paths.test_data_dir,
-            input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="test", pattern="*.csv")]),
-            # One input split would otherwise be hash-split 2:1 into train/eval.
-            output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-                tfx.proto.SplitConfig.Split(name="test", hash_buckets=1)])),
-        ).with_id("TestExampleGen")
-        components.append(test_gen)
-        eval_examples, eval_splits = test_gen.outputs["examples"], ["test"]
-    else:
-        eval_examples, eval_splits = example_gen.outputs["examples"], ["eval"]
+    baseline = ServedModelBaseline(candidate=trainer.outputs["model"], served=served.outputs["model"],
+                                   serving_dir=config.serving_dir, refresh=baseline_refresh)
     evaluator = tfx.components.Evaluator(
-        examples=eval_examples,
-        example_splits=eval_splits,
+        examples=example_gen.outputs["examples"],
+        # The newest span's eval split, plus the fixed held-out test set where there is one.
+        example_splits=["eval", spans.TEST_SPLIT] if test_dir else ["eval"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline"],
-        eval_config=eval_config(config, len(label_names(config.paths.schema_file))))
+        eval_config=eval_config(config, len(class_names)))
     push_gate = PushGate(model=trainer.outputs["model"], blessing=evaluator.outputs["blessing"],
-                         baseline=baseline.outputs["baseline"], serving_dir=config.serving_dir)
-    # The Pusher itself refuses a model the gate did not bless.
+                         baseline=baseline.outputs["baseline"], examples=example_gen.outputs["examples"],
+                         serving_dir=config.serving_dir,
+                         # What besides the data decides the model: a retrain with neither changed pushes nothing.
+                         config_fingerprint=hashlib.sha256(json.dumps(
+                             [trainer.exec_properties["custom_config"], transform.exec_properties["custom_config"],
+                              os.path.basename(schema_uri or config.paths.schema_file), config.data.train_spans],
+                             sort_keys=True, default=str).encode()).hexdigest()[:16])
+    # The Pusher itself refuses a model the gate did not bless; a version appears whole or not at all.
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=push_gate.outputs["gate"],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)))
-    components += [evaluator, push_gate, pusher]
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor))
+    components = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, served,
+                  trainer, baseline, evaluator, push_gate, pusher]
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,

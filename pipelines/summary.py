@@ -14,7 +14,10 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 from components import features
-from components.baseline import ALREADY_SERVED, BASELINE_SOURCE, BASELINE_VERSION, REASON, STALE
+from components.baseline import (ALREADY_SERVED, BASELINE_SOURCE, BASELINE_VERSION, REASON, ROLLED_BACK,
+                                 SAME_TRAINING, STALE)
+from components.spans import SPANS, TEST_SPLIT
+from components.trainer import WARM_START_FILE
 
 _STATE = metadata_store_pb2.Execution.State
 
@@ -32,6 +35,9 @@ class RunSummary:
     failures: list[str]                      # why not blessed, in words
     pushed_path: str | None
     artifacts: dict[str, str]                # "Component.output" -> uri
+    spans: list[int] = dataclasses.field(default_factory=list)  # the spans this run trained on
+    held_out_test: bool = False              # whether the gate also used the fixed held-out test set
+    warm_start: str = ""                     # "from served version N" or "fresh start: why"
 
     @property
     def ran(self) -> list[str]:
@@ -130,6 +136,18 @@ def _evaluation(uri: str, class_names: list[str]):
     return metrics, per_class, failures
 
 
+def _warm_start(outputs) -> str:
+    path = os.path.join(outputs["Trainer.model_run"][0].uri, WARM_START_FILE)
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        info = json.load(f)
+    if not info.get("warm_start"):
+        return info.get("reason", "fresh start")
+    served = outputs.get("ServedModel.model")
+    return f"from served version {_prop(served[0], BASELINE_VERSION)}" if served else "from the served model"
+
+
 def summarize(metadata_path: str, pipeline_name: str, run_index: int = -1) -> RunSummary:
     """Summary of a run (default: the latest) of ``pipeline_name`` in the MLMD at ``metadata_path``."""
     store = connect(metadata_path)
@@ -141,6 +159,13 @@ def summarize(metadata_path: str, pipeline_name: str, run_index: int = -1) -> Ru
     summary = RunSummary(run_id=run.name, pipeline_name=pipeline_name, executions=states, metrics={},
                          per_class={}, baseline="", blessed=None, gate_reason="", failures=[], pushed_path=None,
                          artifacts={k: v[0].uri for k, v in outputs.items() if v})
+    if outputs.get("CsvExampleGen.examples"):
+        chosen = _prop(outputs["CsvExampleGen.examples"][0], SPANS)
+        summary.spans = [int(n) for n in str(chosen).split(",")] if chosen else []
+        split_names = outputs["CsvExampleGen.examples"][0].properties["split_names"].string_value
+        summary.held_out_test = TEST_SPLIT in json.loads(split_names or "[]")
+    if outputs.get("Trainer.model_run"):
+        summary.warm_start = _warm_start(outputs)
     if outputs.get("ServedModelBaseline.baseline"):
         b = outputs["ServedModelBaseline.baseline"][0]
         summary.baseline = (f"served version {_prop(b, BASELINE_VERSION)}"
@@ -163,6 +188,11 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
     lines = [f"Run {s.run_id} of '{s.pipeline_name}': {len(s.ran)} component(s) ran, {len(s.cached)} cached"]
     if durations and s.ran:
         lines.append("  " + ", ".join(f"{c} {durations[c]:.1f}s" for c in durations if c in s.ran))
+    if s.spans:
+        lines.append(f"  trained on span(s) {', '.join(map(str, s.spans))}; gate data: span {s.spans[-1]}'s eval "
+                     f"split" + (" + the held-out test set" if s.held_out_test else ""))
+    if s.warm_start:
+        lines.append(f"  warm start: {s.warm_start}")
     m = s.metrics
     if m:
         lines.append(f"  accuracy {m.get('accuracy', float('nan')):.4f} on {int(m.get('example_count', 0))} "
@@ -181,7 +211,15 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
         lines.append("  held back: the served model changed since this candidate was compared with it")
     elif s.gate_reason == ALREADY_SERVED:
         lines.append("  held back: this very model is already the served one")
-    lines.append(f"  pushed: {s.pushed_path}" if s.pushed_path else "  pushed: nothing (the served model is unchanged)")
+    elif s.gate_reason == SAME_TRAINING:
+        lines.append("  held back: the served model was trained on the same data with the same config")
+    elif s.gate_reason == ROLLED_BACK:
+        lines.append("  held back: a model trained like this was rolled back (new data or config lifts it)")
+    if s.pushed_path and s.executions.get("Pusher") == "CACHED":
+        lines.append(f"  pushed: nothing new (cached: {s.pushed_path} was pushed by an earlier run)")
+    else:
+        lines.append(f"  pushed: {s.pushed_path}" if s.pushed_path else
+                     "  pushed: nothing (the served model is unchanged)")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from conftest import REPO, run_cli
 
 ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 KNOBS = ["gate.min_accuracy=0.77", "trainer.hidden_units=128", "trainer.learning_rate=0.002",
-         "contract.max_text_chars=500", "kubeflow.image=registry.example/team/transferline:abc123",
+         "contract.max_text_chars=500", "data.train_spans=2", "kubeflow.image=registry.example/team/transferline:abc123",
          "kubeflow.pipeline_root=gs://bucket-x/root", "kubeflow.data_dir=gs://bucket-x/data",
          "kubeflow.test_data_dir=gs://bucket-x/test", "kubeflow.serving_dir=gs://bucket-x/serving",
          "kubeflow.encoder_handle=gs://bucket-x/encoders/use-m3", "beam.extra_args=--runner=DataflowRunner,--region=eu"]
@@ -124,8 +124,9 @@ def test_knobs_land_where_the_components_read_them(compiled):
     assert param(spec, "DataGate", "max_text_chars") == 500
     assert param(spec, "CsvExampleGen", "input_base") == "gs://bucket-x/data"
     assert param(spec, "DataGate", "data_dir") == "gs://bucket-x/data"
-    assert param(spec, "TestExampleGen", "input_base") == "gs://bucket-x/test"
-    for task in ("ServedModelBaseline", "PushGate"):
+    spans_config = json.loads(param(spec, "CsvExampleGen", "custom_config"))["custom_config"]["value"]
+    assert spans_config["test_data_dir"] == "gs://bucket-x/test" and spans_config["window"] == 2
+    for task in ("ServedModel", "PushGate"):
         assert param(spec, task, "serving_dir") == "gs://bucket-x/serving"
     assert json.loads(param(spec, "Pusher", "push_destination")) == {
         "filesystem": {"base_directory": "gs://bucket-x/serving"}}

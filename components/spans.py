@@ -1,0 +1,128 @@
+"""Spans: labelled data lands as span-N/ folders; each run chooses its spans explicitly, at run time.
+
+`SpanExampleGen` is TFX's CSV ExampleGen with a span-aware executor, so the choice is made the same way by
+every runner: the ExampleGen span driver and Resolver nodes do not run on open-source Kubeflow. Its
+executor lists span-N/ under the data root, takes the newest `window` spans (0 = all), and writes
+
+    train   every row of the older spans in the window + the newest span's train buckets
+    eval    the newest span's eval buckets (Trainer early stopping; part of the gate)
+    test    the fixed held-out test set, if one is configured (the rest of the gate)
+
+The chosen spans are recorded on the Examples artifact (MLMD): `span` = the newest, custom property
+`spans` = all of them, e.g. "2,3".
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+
+import apache_beam as beam
+from tfx.components.example_gen import base_example_gen_executor, utils
+from tfx.components.example_gen.csv_example_gen import executor as csv_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+from google.protobuf import struct_pb2
+
+SPANS = "spans"  # custom property on the Examples artifact: the chosen span numbers, comma-separated
+DATA_FINGERPRINT = "data_fingerprint"  # and TFX's fingerprint of the files read (names, sizes, times)
+TEST_SPLIT = "test"
+_SPAN_DIR = re.compile(r"^span-(\d+)$")
+
+
+class NoSpans(ValueError):
+    """The data root has no span-N folder to train on."""
+
+
+def span_dirs(data_dir: str) -> dict[int, str]:
+    """span number -> folder, for the span-N folders under data_dir."""
+    spans = {}
+    for name in fileio.listdir(data_dir) if fileio.exists(data_dir) else []:
+        m = _SPAN_DIR.match(name.rstrip("/"))
+        if m and fileio.isdir(os.path.join(data_dir, name)):
+            spans[int(m.group(1))] = os.path.join(data_dir, name.rstrip("/"))
+    return spans
+
+
+def choose_spans(data_dir: str, window: int = 0) -> list[int]:
+    """The newest `window` span numbers under data_dir (0 = all), oldest first."""
+    spans = sorted(span_dirs(data_dir))
+    if not spans:
+        raise NoSpans(f"{data_dir}: no span-N/ folder to train on (labelled data lands as span-1/, span-2/, ...)")
+    return spans[-window:] if window else spans
+
+
+def custom_config(window: int, files: str, test_data_dir: str, test_fingerprint: str) -> example_gen_pb2.CustomConfig:
+    """The executor's settings, as the CustomConfig proto FileBasedExampleGen passes through."""
+    struct = struct_pb2.Struct()
+    struct.update({"window": window, "files": files, "test_data_dir": test_data_dir,
+                   # Locally TFX's driver fingerprints the training files for the cache key; this does the
+                   # same for the test set, which lies outside input_base.
+                   "test_fingerprint": test_fingerprint})
+    config = example_gen_pb2.CustomConfig()
+    config.custom_config.Pack(struct)
+    return config
+
+
+def _settings(exec_properties) -> dict:
+    config = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.CUSTOM_CONFIG_KEY], config)
+    struct = struct_pb2.Struct()
+    config.custom_config.Unpack(struct)
+    return json.loads(json.dumps(dict(struct)))
+
+
+class SpanCsvExecutor(csv_executor.Executor):
+    """TFX's CSV ExampleGen executor, reading the chosen spans and the test set into three splits."""
+
+    def GenerateExamplesByBeam(self, pipeline, exec_properties):
+        settings = _settings(exec_properties)
+        data_dir = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        self.spans = choose_spans(data_dir, int(settings["window"]))
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        splits = output_config.split_config.splits
+        buckets = [sum(s.hash_buckets for s in splits[:i + 1]) for i in range(len(splits))]
+        exec_properties["_beam_pipeline_args"] = self._beam_pipeline_args or []
+        read = self.GetInputSourceToExamplePTransform()  # TFX's CSV reader: one per span folder
+
+        rows = {n: pipeline | f"ReadSpan{n}" >> read(exec_properties, f"span-{n}/{settings['files']}")
+                for n in self.spans}
+        # The newest span is hash-split like any ExampleGen output; older spans are all training data.
+        newest = rows.pop(self.spans[-1]) | "SplitNewestSpan" >> beam.Partition(
+            base_example_gen_executor._PartitionFn,  # pylint: disable=protected-access
+            len(buckets), buckets, output_config.split_config)
+        result = {s.name: newest[i] for i, s in enumerate(splits)}
+        if rows:
+            result[splits[0].name] = [*rows.values(), result[splits[0].name]] | "TrainSpans" >> beam.Flatten()
+        if settings["test_data_dir"]:
+            test_properties = {**exec_properties, standard_component_specs.INPUT_BASE_KEY: settings["test_data_dir"]}
+            result[TEST_SPLIT] = pipeline | "ReadTestSet" >> read(test_properties, settings["files"])
+        # The base Do named only the configured splits; it writes a split only to a split the artifact has.
+        self._examples.split_names = artifact_utils.encode_split_names(list(result))
+        return result
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        self._examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        super().Do(input_dict, output_dict, exec_properties)
+        examples = self._examples
+        examples.span = self.spans[-1]
+        examples.set_string_custom_property(SPANS, ",".join(map(str, self.spans)))
+        settings = _settings(exec_properties)
+        files = [example_gen_pb2.Input.Split(name=f"span-{n}", pattern=f"span-{n}/{settings['files']}")
+                 for n in self.spans]
+        fingerprint, _, _ = utils.calculate_splits_fingerprint_span_and_version(
+            exec_properties[standard_component_specs.INPUT_BASE_KEY], files)
+        if settings["test_data_dir"]:
+            fingerprint += "\n" + utils.calculate_splits_fingerprint_span_and_version(
+                settings["test_data_dir"], [example_gen_pb2.Input.Split(name=TEST_SPLIT, pattern=settings["files"])])[0]
+        examples.set_string_custom_property(DATA_FINGERPRINT, hashlib.sha256(fingerprint.encode()).hexdigest()[:16])
+
+
+def example_gen_executor() -> executor_spec.BeamExecutorSpec:
+    return executor_spec.BeamExecutorSpec(SpanCsvExecutor)
