@@ -173,9 +173,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp["early_stopping_patience"],
                                          restore_best_weights=True),
         tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+        # Per-epoch progress to the log (`transferline run --verbose`), not stdout, which holds the summary.
+        tf_keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logging.info(
+            "epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items()))),
     ]
     history = model.fit(train, validation_data=evaluation, epochs=hp["max_epochs"],
-                        callbacks=callbacks, verbose=2)
+                        callbacks=callbacks, verbose=0)
     best = min(range(len(history.history["val_loss"])), key=history.history["val_loss"].__getitem__)
     logging.info("Best epoch %d of %d: val_accuracy %.4f", best + 1, len(history.history["val_loss"]),
                  history.history["val_accuracy"][best])

@@ -258,24 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
                "run or rollback holds the work dir (nothing done).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
-    _add_config_args(p)
-    p.add_argument("--data", metavar="DIR", help="training data root (span-N/ folders of CSV)")
-    p.add_argument("--work-dir", metavar="DIR", help="pipeline root, MLMD and reports")
-    p.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
-                   help="extra Beam pipeline arg, passed through (repeatable), e.g. --beam-arg=--runner=FlinkRunner")
-    p.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("retrain", help="run over the current spans (for cron): cheap and says so when no new "
-                                       "data arrived; one at a time per work dir")
-    _add_config_args(p)
-    p.add_argument("--data", metavar="DIR", help="training data root (span-N/ folders of CSV)")
-    p.add_argument("--work-dir", metavar="DIR", help="pipeline root, MLMD and reports")
-    p.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
-                   help="extra Beam pipeline arg, passed through (repeatable)")
-    p.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
-    p.set_defaults(func=cmd_run)
+    for name, text in (("run", "run the pipeline locally (LocalDagRunner)"),
+                       ("retrain", "run over the current spans (for cron): cheap and says so when no new data "
+                                   "arrived; one at a time per work dir")):
+        p = sub.add_parser(name, help=text)
+        _add_config_args(p)
+        p.add_argument("--data", metavar="DIR", help="training data root (span-N/ folders of CSV)")
+        p.add_argument("--work-dir", metavar="DIR", help="pipeline root, MLMD and reports")
+        p.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
+                       help="extra Beam pipeline arg, passed through (repeatable), e.g. "
+                            "--beam-arg=--runner=FlinkRunner")
+        p.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
+        p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("rollback", help="serve the previous pushed version again (recorded in MLMD)")
     _add_config_args(p)

@@ -55,7 +55,8 @@ def test_each_task_ran_its_compiled_command_and_args(kfp_run):
 
 def test_artifact_metadata_flows_downstream_as_kfp_passes_it(kfp_run):
     runs = kfp_run["runs"]
-    assert json.loads(runs["CsvExampleGen"].outputs["examples"]["metadata"]["split_names"]) == ["train", "eval"]
+    examples = runs["CsvExampleGen"].outputs["examples"]["metadata"]
+    assert json.loads(examples["split_names"]) == ["train", "eval", "test"] and examples["spans"] == "1"
     # Transform got ExampleGen's artifact, split names included, as the driver would pass it.
     given = runs["Transform"].executor_input["inputs"]["artifacts"]["examples"]["artifacts"][0]
     assert given == runs["CsvExampleGen"].outputs["examples"]
@@ -63,7 +64,7 @@ def test_artifact_metadata_flows_downstream_as_kfp_passes_it(kfp_run):
     assert baseline["baseline_source"] == "first_model" and baseline["baseline_version"] == 0
     assert runs["Evaluator"].outputs["blessing"]["metadata"]["blessed"] == 1
     gate = runs["PushGate"].outputs["gate"]["metadata"]
-    assert gate["blessed"] == 1 and gate["reason"] == "ok"
+    assert gate["blessed"] == 1 and gate["reason"] == "ok" and gate["spans"] == "1"
     # The encoder the pods used is the one baked into the image root.
     custom = json.loads(runs["Transform"].executor_input["inputs"]["parameterValues"]["custom_config"])
     assert custom["encoder_handle"] == kfp_run["baked"]["encoder"]
@@ -77,6 +78,9 @@ def test_pushed_model_serves_raw_text(kfp_run):
     assert os.listdir(kfp_run["serving"]) == [pushed["pushed_version"]]
     model_dir = newest_served_model(kfp_run["serving"])
     assert model_dir == pushed["pushed_destination"]
+    with open(os.path.join(model_dir, "assets.extra", "transferline.json")) as f:  # the push's provenance
+        assert json.load(f)["training_fingerprint"] == kfp_run["runs"]["PushGate"].outputs["gate"]["metadata"][
+            "training_fingerprint"]
     rows = read_rows(TEST_CSV)[-60:]  # not all in the 200-question slice the gate used
     predictions = predict(model_dir, [r["text"] for r in rows])
     accuracy = sum(p["label"] == r["label"] for p, r in zip(predictions, rows)) / len(rows)
