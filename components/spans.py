@@ -1,8 +1,9 @@
 """Spans: labelled data lands as span-N/ folders; each run chooses its spans explicitly, at run time.
 
-`SpanExampleGen` is TFX's CSV ExampleGen with a span-aware executor, so the choice is made the same way by
-every runner: the ExampleGen span driver and Resolver nodes do not run on open-source Kubeflow. Its
-executor lists span-N/ under the data root, takes the newest `window` spans (0 = all), and writes
+The pipeline's ExampleGen (id CsvExampleGen) is TFX's FileBasedExampleGen with SpanCsvExecutor, TFX's CSV
+executor made span-aware, so the choice is made the same way by every runner: the ExampleGen span driver
+and Resolver nodes do not run on open-source Kubeflow. The executor lists span-N/ under the data root,
+takes the newest `window` spans (0 = all), and writes
 
     train   every row of the older spans in the window + the newest span's train buckets
     eval    the newest span's eval buckets (Trainer early stopping; part of the gate)
