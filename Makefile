@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make run    - set up if needed, then run the pipeline locally"
 	@echo "make test   - set up if needed, then run the whole test suite"
-	@echo "make bench  - benchmarks: encoder throughput, full pipeline run (bench/)"
+	@echo "make bench  - the benchmark suite: one table of ratios P1-P5 (bench/suite.py, ~8 min)"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml's pins"
 
 # Install exactly the lock: --no-deps means pip resolves nothing (no backtracking, same set everywhere);
@@ -42,8 +42,7 @@ test: encoder
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: encoder
-	$(PY) bench/encoder_throughput.py
-	$(PY) bench/pipeline_run.py
+	$(PY) bench/suite.py
 
 # Pins with a different version on Python 3.10 (the TFX 1.16 image, kubeflow/Dockerfile), kept as the
 # marker lines (`; python_version ...`) of requirements.lock: the 3.11 pin has no cp310 wheel.

@@ -99,6 +99,13 @@ def cmd_run(args) -> int:
     print(summary.format_summary(result, durations))
     path = summary.write_summary(result, os.path.join(config.paths.work_dir, "reports", result.run_id),
                                  durations)
+    try:
+        from pipelines import report
+
+        print(f"  report: {report.write_report(config, result.run_id)[0]}")
+    except Exception as e:  # noqa: BLE001  (the run itself succeeded; say why the page is missing)
+        print(f"[transferline] warning: the HTML report was not written ({e}); try `transferline report`",
+              file=sys.stderr)
     print(f"  summary: {path}")
     if args.command == "retrain" and set(result.executions.values()) == {"CACHED"}:
         print("[transferline] no new data since the last run: everything cached, nothing retrained or pushed",
@@ -153,6 +160,46 @@ def cmd_predict(args) -> int:
     print(f"[transferline] model {model_dir}", file=sys.stderr)
     for row in predict(model_dir, texts):
         print(json.dumps(row) if args.json else f"{row['label']}\t{row['score']:.3f}\t{row['text']}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    import logging
+
+    from pipelines import report
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # TFMA's readers warn about TF1 APIs they use
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    config = _config(args)
+    path, text = report.write_report(config, args.run)
+    print(text, file=sys.stderr)
+    print(path)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from pipelines import serve
+
+    for flag in ("host", "port", "model_name"):
+        if getattr(args, flag) is not None:
+            args.overrides.append(f"serve.{flag}={getattr(args, flag)}")
+    serve.serve_forever(_config(args), log=lambda m: print(f"[transferline] {m}", file=sys.stderr, flush=True))
+    return 0
+
+
+def cmd_study_labels(args) -> int:
+    from pipelines import study
+
+    if args.sizes:
+        args.overrides.append(f"study.sizes={args.sizes.replace('all', '0')}")
+    if args.seeds:
+        args.overrides.append(f"study.seeds={args.seeds}")
+    if args.out:
+        args.overrides.append(f"study.out_dir={os.path.abspath(args.out)}")
+    result = study.run_study(_config(args), quick=args.quick,
+                             log=lambda m: print(f"[transferline] {m}", file=sys.stderr, flush=True))
+    print(study.format_table(result))
+    print(f"  table: {result['json_path']}\n  learning curve: {result['png_path']}")
     return 0
 
 
@@ -308,6 +355,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = enc_sub.add_parser("check", help="load an encoder handle and check it embeds strings")
     _add_config_args(p)
     p.set_defaults(func=cmd_encoder_check)
+
+    p = sub.add_parser("report", help="write one self-contained HTML page about a run (default: the latest)")
+    _add_config_args(p)
+    p.add_argument("run", nargs="?", metavar="RUN",
+                   help="run id (as in work/reports/), or an index: -1 the latest (default), 0 the first")
+    p.add_argument("--work-dir", metavar="DIR", help="work dir of the runs (MLMD, reports)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("serve", help="serve the newest pushed model over TF Serving's REST API, on loopback "
+                                     "(a development stand-in for TF Serving)")
+    _add_config_args(p)
+    p.add_argument("--work-dir", metavar="DIR", help="work dir of the runs (its serving/ holds the models)")
+    p.add_argument("--host", help="address to listen on (serve.host, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (serve.port, default 8501 as TF Serving's REST API)")
+    p.add_argument("--model-name", help="the <name> in /v1/models/<name> (serve.model_name)")
+    p.set_defaults(func=cmd_serve)
+
+    study_parser = sub.add_parser("study", help="measurements: the label-efficiency study")
+    study_sub = study_parser.add_subparsers(dest="study_command", metavar="STUDY", required=True)
+    p = study_sub.add_parser("labels", help="frozen USE + our head vs TF-IDF + logistic regression at growing "
+                                            "numbers of labels, on the held-out test set")
+    _add_config_args(p)
+    p.add_argument("--sizes", help="comma-separated training-set sizes, 'all' for all (study.sizes; "
+                                   "default 100,500,all)")
+    p.add_argument("--seeds", type=int, help="subsets per size (study.seeds; default 5)")
+    p.add_argument("--out", metavar="DIR", help="where the JSON table and PNG go (study.out_dir)")
+    p.add_argument("--quick", action="store_true", help="a tiny budget for smoke tests: few epochs, small sizes "
+                                                        "are still honoured; figures are not meaningful")
+    p.add_argument("--work-dir", metavar="DIR", help="work dir (default place of the output)")
+    p.set_defaults(func=cmd_study_labels)
 
     p = sub.add_parser("compile", help="compile for Kubeflow Pipelines (KubeflowV2DagRunner) to kubeflow/pipeline.yaml")
     _add_kubeflow_args(p, client=False)

@@ -136,6 +136,32 @@ class KubeflowConfig:
 
 
 @dataclass
+class ServeConfig:
+    """`transferline serve`: a local stand-in for TF Serving's REST API (README, "Serving")."""
+    # Loopback only by default: this is a development server, not a production one.
+    host: str = "127.0.0.1"
+    port: int = 8501                 # TF Serving's REST port (0 = any free port, printed at start)
+    model_name: str = "transferline"  # the <name> in /v1/models/<name>
+    # How often the serving directory is checked for a new (or rolled-back) version, in seconds.
+    poll_seconds: float = 2.0
+    # Request bodies larger than this are refused (TF Serving-style error), in bytes.
+    max_body_bytes: int = 4 * 1024 * 1024
+    # Log every request (method, path, status, milliseconds) to stderr.
+    log_requests: bool = False
+
+
+@dataclass
+class StudyConfig:
+    """`transferline study labels`: frozen USE + our head vs TF-IDF + logistic regression (README, "Why transfer")."""
+    # Training-set sizes (labels), each drawn stratified from the training data; 0 = all of it.
+    sizes: list[int] = field(default_factory=lambda: [100, 500, 0])
+    # Seeds per size: each seed draws a different subset, the same one for both models.
+    seeds: int = 5
+    # Where the table (JSON) and the learning curve (PNG) go; '' = <work_dir>/study.
+    out_dir: str = ""
+
+
+@dataclass
 class Config:
     pipeline_name: str = "transferline"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -146,6 +172,8 @@ class Config:
     gate: GateConfig = field(default_factory=GateConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
 
     @property
     def serving_dir(self) -> str:
@@ -259,6 +287,12 @@ def validate(config: Config) -> None:
         (0.0 <= config.contract.max_duplicate_fraction <= 1.0, "contract.max_duplicate_fraction must be within [0, 1]"),
         (config.contract.max_label_drift >= 0 and config.contract.max_length_drift >= 0,
          "contract.max_label_drift and max_length_drift must be >= 0 (0 = off)"),
+        (0 <= config.serve.port < 65536, "serve.port must be within 0..65535 (0 = any free port)"),
+        (config.serve.poll_seconds > 0 and config.serve.max_body_bytes > 0,
+         "serve.poll_seconds and serve.max_body_bytes must be > 0"),
+        (bool(config.study.sizes) and all(n >= 0 for n in config.study.sizes),
+         "study.sizes must be a non-empty list of sizes >= 0 (0 = all the training data)"),
+        (config.study.seeds > 0, "study.seeds must be > 0"),
     ]
     for ok, message in checks:
         if not ok:
