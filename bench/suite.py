@@ -25,9 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
+warnings.filterwarnings("ignore", category=FutureWarning)  # Google client libraries on Python 3.11's end of life
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
@@ -50,23 +53,39 @@ def write_span(root, rows):
     return root
 
 
+# Runs a command and writes the peak RSS (KB) of its largest process to argv[1]. The launcher is tiny, so its
+# children's counts are their own: a child forked from this (large) bench process would start its count
+# at the bench's size, which survives exec.
+_LAUNCHER = """import resource, signal, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+code = child.wait()
+with open(sys.argv[1], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+def launch(cmd, rss_file, **kwargs):
+    return subprocess.Popen([sys.executable, "-c", _LAUNCHER, rss_file, *cmd], cwd=REPO, **kwargs)
+
+
+def peak_rss_mb(rss_file):
+    with open(rss_file) as f:
+        return int(f.read()) / 1024
+
+
 def measured(cmd):
     """Runs cmd; (wall seconds, peak RSS MB of its largest process, its stdout)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryDirectory() as tmp:
+        rss = os.path.join(tmp, "rss")
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=REPO)
-        wall, rss, proc.returncode = reap(proc, start)
-        out.seek(0), err.seek(0)
-        if proc.returncode:
-            sys.exit(f"{' '.join(cmd[:5])} failed:\n{err.read()[-3000:]}")
-        return wall, rss, out.read()
-
-
-def reap(proc, start):
-    """(wall s, peak RSS MB, exit code) of a finished child. wait4's maxrss is the kernel's high-water mark
-    over the child and the children it waited for (Beam workers): the largest single process."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+        result = launch(cmd, rss, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = result.communicate()
+        wall = time.perf_counter() - start
+        if result.returncode:
+            sys.exit(f"{' '.join(cmd[:5])} failed:\n{err[-3000:]}")
+        return wall, peak_rss_mb(rss), out
 
 
 def pipeline_run(work_dir, data, test_data):
@@ -113,10 +132,9 @@ def free_port():
 def through_serve(work_dir, texts):
     """P4 over HTTP: `transferline serve` in its own process, TF Serving's REST predict API."""
     port = free_port()
-    log = tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--work-dir", work_dir,
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log, text=True, cwd=REPO)
-    start = time.perf_counter()
+    log, rss = tempfile.TemporaryFile("w+"), os.path.join(work_dir, "serve.rss")
+    proc = launch([sys.executable, "-m", "pipelines.cli", "serve", "--work-dir", work_dir, "--port", str(port)],
+                  rss, stdout=subprocess.DEVNULL, stderr=log, text=True)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     deadline = time.monotonic() + 180
     while True:  # wait (bounded) for the model to be loaded
@@ -148,9 +166,9 @@ def through_serve(work_dir, texts):
     finally:
         conn.close()
         proc.terminate()
-        _, result_rss, proc.returncode = reap(proc, start)
+        proc.wait(timeout=60)
         log.close()
-    result["server_peak_rss_mb"] = result_rss
+    result["server_peak_rss_mb"] = peak_rss_mb(rss)
     return result
 
 

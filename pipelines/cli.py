@@ -381,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "default 100,500,all)")
     p.add_argument("--seeds", type=int, help="subsets per size (study.seeds; default 5)")
     p.add_argument("--out", metavar="DIR", help="where the JSON table and PNG go (study.out_dir)")
-    p.add_argument("--quick", action="store_true", help="a tiny budget for smoke tests: few epochs, small sizes "
-                                                        "are still honoured; figures are not meaningful")
+    p.add_argument("--quick", action="store_true", help="a tiny budget for smoke tests: at most 3 epochs per "
+                                                        "head; the figures mean nothing")
     p.add_argument("--work-dir", metavar="DIR", help="work dir (default place of the output)")
     p.set_defaults(func=cmd_study_labels)
 

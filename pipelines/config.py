@@ -137,7 +137,7 @@ class KubeflowConfig:
 
 @dataclass
 class ServeConfig:
-    """`transferline serve`: a local stand-in for TF Serving's REST API (README, "Serving")."""
+    """`transferline serve`: a local stand-in for TF Serving's REST API (README, "Serving locally")."""
     # Loopback only by default: this is a development server, not a production one.
     host: str = "127.0.0.1"
     port: int = 8501                 # TF Serving's REST port (0 = any free port, printed at start)
@@ -152,7 +152,10 @@ class ServeConfig:
 
 @dataclass
 class StudyConfig:
-    """`transferline study labels`: frozen USE + our head vs TF-IDF + logistic regression (README, "Why transfer")."""
+    """`transferline study labels`: frozen USE + our head vs TF-IDF + logistic regression.
+
+    README, "Why transfer learning: the label-efficiency study".
+    """
     # Training-set sizes (labels), each drawn stratified from the training data; 0 = all of it.
     sizes: list[int] = field(default_factory=lambda: [100, 500, 0])
     # Seeds per size: each seed draws a different subset, the same one for both models.
