@@ -67,7 +67,7 @@ def tfdv_sections(outputs) -> list[str]:
                      else f"<p id='anomalies-{split}'>No anomalies.</p>")
     statistics = outputs.get("StatisticsGen.statistics")
     for split, path in splits(statistics[0].uri, "FeatureStats.pb") if statistics else []:
-        parts.append(f"<details><summary>Statistics: {split} split, TFDV's Facets Overview (interactive; loads "
-                     f"Facets from the web)</summary>{display_util.get_statistics_html(tfdv.load_stats_binary(path))}"
+        parts.append(f"<details><summary>Statistics: {split} split (TFDV): Facets Overview, interactive; loads "
+                     f"Facets from the web</summary>{display_util.get_statistics_html(tfdv.load_stats_binary(path))}"
                      "</details>")
     return parts

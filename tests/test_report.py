@@ -78,11 +78,15 @@ def _tfma_overall(uri):
 
 
 def test_every_run_points_at_its_report(slice_runs):
-    for i, result in enumerate(slice_runs.results):
-        s = slice_runs.summary(i)
-        line = next(l for l in result.stdout.splitlines() if l.strip().startswith("report: "))
-        assert line.split("report: ")[1] == os.path.join(slice_runs.work_dir, "reports", s.run_id, "report.html")
-        assert os.path.getsize(line.split("report: ")[1]) > 10_000
+    for result in slice_runs.results:
+        lines = [l.strip() for l in result.stdout.splitlines()]
+        report = next(l for l in lines if l.startswith("report: ")).split("report: ")[1]
+        summary = next(l for l in lines if l.startswith("summary: ")).split("summary: ")[1]
+        assert os.path.dirname(report) == os.path.dirname(summary)  # work/reports/<run id>/
+        assert os.path.dirname(os.path.dirname(report)) == os.path.join(slice_runs.work_dir, "reports")
+        assert os.path.basename(report) == "report.html" and os.path.getsize(report) > 10_000
+    first = slice_runs.summary(0)
+    assert first.run_id in slice_runs.results[0].stdout
 
 
 def test_metrics_and_confusion_matrix_match_tfma(slice_runs):
