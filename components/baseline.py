@@ -23,23 +23,12 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import io_utils, path_utils, proto_utils
 
+from components.serving_dir import served_versions
 from components.spans import DATA_FINGERPRINT, SPANS
 
 BASELINE_SOURCE = "baseline_source"    # "served", "first_model" (baseline) or "none" (nothing served)
 BASELINE_VERSION = "baseline_version"  # the served version number, 0 for first_model
 BASELINE_PATH = "baseline_path"        # what was copied
-
-
-def served_versions(serving_dir: str) -> list[int]:
-    """Complete model versions under a TF Serving base directory, oldest first."""
-    if not fileio.exists(serving_dir):
-        return []
-    versions = []
-    for name in fileio.listdir(serving_dir):
-        name = name.rstrip("/")
-        if name.isdigit() and fileio.exists(os.path.join(serving_dir, name, "saved_model.pb")):
-            versions.append(int(name))
-    return sorted(versions)
 
 
 @component

@@ -15,9 +15,10 @@ import time
 
 from tfx import v1 as tfx
 
-from components.baseline import STALE, served_versions
+from components.baseline import STALE
 from components.data_gate import DataRejected, diagnose_csv_files
 from components.encoder import resolve_handle
+from components.serving_dir import served_versions
 from pipelines.config import Config
 from pipelines.pipeline import create_pipeline, stage_schema_file
 from pipelines.summary import RunSummary, summarize

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from components import features
-from components.baseline import served_versions
+from components.serving_dir import served_versions
 
 
 class NoServedModel(Exception):

@@ -21,7 +21,7 @@ from components import features
 from components.spans import DATA_FINGERPRINT, SPANS, span_dirs
 from pipelines.config import Config, ConfigError
 from pipelines.reports import splits, tfdv_sections
-from pipelines.summary import _class_names, connect, format_summary, run_contexts, run_outputs, summarize
+from pipelines.summary import class_names, connect, format_summary, run_contexts, run_outputs, summarize_run
 
 _OUTPUT = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 _INPUT = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
@@ -31,20 +31,18 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.ok{color:#1
 code{background:#f5f5f5;padding:0 3px}h2{border-bottom:1px solid #ddd;margin-top:1.6em}"""
 
 
-def pick_run(store, pipeline_name: str, run: str | None) -> int:
-    """Index of RUN (a run id, or an index such as -1) among the pipeline's runs, oldest first."""
+def pick_run(store, pipeline_name: str, run: str | None):
+    """The run context RUN names (a run id, or an index such as -1 among the runs, oldest first)."""
     runs = run_contexts(store, pipeline_name)
     if not runs:
         raise ConfigError(f"no run of pipeline '{pipeline_name}' recorded yet; run `transferline run` first")
-    names = [r.name for r in runs]
     if run is None:
-        return len(runs) - 1
+        return runs[-1]
+    names = [r.name for r in runs]
     if run in names:
-        return names.index(run)
+        return runs[names.index(run)]
     try:
-        index = int(run)
-        names[index]  # noqa: B018  (range check)
-        return index % len(runs)
+        return runs[int(run)]
     except (ValueError, IndexError):
         recent = ", ".join(names[-5:])
         raise ConfigError(f"no run '{run}' of pipeline '{pipeline_name}'; give a run id or an index "
@@ -57,11 +55,10 @@ def write_report(config: Config, run: str | None = None) -> tuple[str, str]:
         raise ConfigError(f"no pipeline metadata in {config.paths.work_dir}; run `transferline run` first "
                           "(or give --work-dir)")
     store = connect(config.metadata_path)
-    index = pick_run(store, config.pipeline_name, run)
-    context = run_contexts(store, config.pipeline_name)[index]
-    summary = summarize(config.metadata_path, config.pipeline_name, index)
+    context = pick_run(store, config.pipeline_name, run)
     states, outputs = run_outputs(store, context)
-    classes = _class_names(outputs)
+    classes = class_names(outputs)
+    summary = summarize_run(config.pipeline_name, context, states, outputs, classes)
 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>transferline run {_e(summary.run_id)}"
              f"</title><style>{_STYLE}</style></head><body>",

@@ -40,7 +40,7 @@ def rollback(config: Config, reason: str, to_version: int | None = None) -> Roll
     """Moves every version newer than the target aside; the target defaults to the previous version."""
     from tfx.dsl.io import fileio
 
-    from components.baseline import served_versions
+    from components.serving_dir import served_versions
 
     if not reason.strip():
         raise ConfigError("say why: --reason \"...\" is recorded with the rollback")

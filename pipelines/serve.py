@@ -31,6 +31,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 
+from components.serving_dir import served_versions
 from pipelines.config import Config, ConfigError
 
 # TF Serving's routes (case-insensitive, as its RE2 patterns).
@@ -55,15 +56,6 @@ class _Model(NamedTuple):
     signatures: dict  # name -> concrete function
     metadata: dict    # name -> {"inputs", "outputs", "method_name"}, as in TF Serving's metadata answer
     saved: object     # holds the functions' variables
-
-
-def _versions(serving_dir: str) -> list[int]:
-    """Newest first: components.baseline.served_versions' rule, without importing TFX (~10 s)."""
-    import tensorflow as tf
-
-    names = [n.rstrip("/") for n in tf.io.gfile.listdir(serving_dir)] if tf.io.gfile.isdir(serving_dir) else []
-    return sorted((int(n) for n in names if n.isdigit()
-                   and tf.io.gfile.exists(os.path.join(serving_dir, n, "saved_model.pb"))), reverse=True)
 
 
 def _fingerprint(path: str) -> list:
@@ -347,7 +339,7 @@ class ModelServer:
     def refresh(self):
         """Serves the highest version that loads: a push moves up, a rollback (version moved away) back down."""
         try:
-            versions = _versions(self.serving_dir)
+            versions = served_versions(self.serving_dir)[::-1]  # newest first
         except Exception as e:
             return self.log(f"cannot list {self.serving_dir}: {e}")
         current = self.model

@@ -89,7 +89,8 @@ def _prop(artifact, name):
     return value.string_value or value.int_value
 
 
-def _class_names(outputs) -> list[str]:
+def class_names(outputs) -> list[str]:
+    """The label vocabulary Transform wrote, in class-id order ([] before Transform ran)."""
     import tensorflow_transform as tft
 
     graph = outputs.get("Transform.transform_graph")
@@ -156,6 +157,12 @@ def summarize(metadata_path: str, pipeline_name: str, run_index: int = -1) -> Ru
         raise LookupError(f"no run of pipeline '{pipeline_name}' in {metadata_path}")
     run = runs[run_index]
     states, outputs = run_outputs(store, run)
+    return summarize_run(pipeline_name, run, states, outputs, class_names(outputs))
+
+
+def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict[str, list],
+                  classes: list[str]) -> RunSummary:
+    """The summary of one run from what ``run_outputs`` read (``classes``: ``class_names(outputs)``)."""
     summary = RunSummary(run_id=run.name, pipeline_name=pipeline_name, executions=states, metrics={},
                          per_class={}, baseline="", blessed=None, gate_reason="", failures=[], pushed_path=None,
                          artifacts={k: v[0].uri for k, v in outputs.items() if v})
@@ -172,7 +179,7 @@ def summarize(metadata_path: str, pipeline_name: str, run_index: int = -1) -> Ru
                             if _prop(b, BASELINE_SOURCE) == "served" else "first model (absolute bound only)")
     if outputs.get("Evaluator.evaluation"):
         summary.metrics, summary.per_class, summary.failures = _evaluation(
-            outputs["Evaluator.evaluation"][0].uri, _class_names(outputs))
+            outputs["Evaluator.evaluation"][0].uri, classes)
     if outputs.get("Evaluator.blessing"):
         summary.blessed = bool(_prop(outputs["Evaluator.blessing"][0], "blessed"))
     if outputs.get("PushGate.gate"):
