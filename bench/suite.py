@@ -90,7 +90,7 @@ def measured(cmd):
 
 def pipeline_run(work_dir, data, test_data):
     """One `transferline run` in a fresh process; (wall s, peak RSS MB, its summary.json)."""
-    wall, rss, out = measured([sys.executable, "-m", "pipelines.cli", "run", "--work-dir", work_dir, "--data", data,
+    wall, rss, out = measured([sys.executable, "-m", "ops.cli", "run", "--work-dir", work_dir, "--data", data,
                                "--set", f"paths.test_data_dir={test_data}"])
     line = next(l for l in out.splitlines() if l.strip().startswith("summary: "))
     with open(line.split("summary: ", 1)[1].strip()) as f:
@@ -133,7 +133,7 @@ def through_serve(work_dir, texts):
     """P4 over HTTP: `transferline serve` in its own process, TF Serving's REST predict API."""
     port = free_port()
     log, rss = tempfile.TemporaryFile("w+"), os.path.join(work_dir, "serve.rss")
-    proc = launch([sys.executable, "-m", "pipelines.cli", "serve", "--work-dir", work_dir, "--port", str(port)],
+    proc = launch([sys.executable, "-m", "ops.cli", "serve", "--work-dir", work_dir, "--port", str(port)],
                   rss, stdout=subprocess.DEVNULL, stderr=log, text=True)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     deadline = time.monotonic() + 180
@@ -184,7 +184,7 @@ def main():
     import tensorflow_text  # noqa: F401
 
     from components.encoder import build_embedded_encoder
-    from pipelines.predict import newest_served_model
+    from ops.predict import newest_served_model
 
     train = rows_under(args.data, "span-*/*.csv")
     test_texts = [r["text"] for r in rows_under(args.test_data, "*.csv")]
@@ -219,7 +219,7 @@ def main():
         r["encoder_all_texts_s"] = time.perf_counter() - start
         r["encoder"] = latency_and_throughput(embed, test_texts)
         r["encoder_rss_mb"] = self_rss()
-        serve = tf.saved_model.load(newest_served_model(os.path.join(work, "serving"))).signatures["serving_default"]
+        serve = tf.saved_model.load(newest_served_model(os.path.join(work, "serving"))).signatures[names.SERVING_DEFAULT]
         r["served"] = latency_and_throughput(lambda b: serve(text=tf.constant(b))["probabilities"].numpy(), test_texts)
         r["served_rss_mb"] = self_rss()
 

@@ -13,7 +13,6 @@ CsvExampleGen fail deep inside Beam (non-UTF-8 bytes, ...) or read no rows.
 import collections
 import csv
 import io
-import json
 import os
 from typing import TypedDict
 
@@ -22,26 +21,11 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 
-from components import features
+from components import names
+from components.errors import DataRejected
 from components.spans import span_dirs
 
-COLUMNS = (features.TEXT, features.LABEL)
 _MAX_EXAMPLES = 3
-
-
-class DataRejected(Exception):
-    """The data broke the contract. ``problems``: [{"where", "problem", "examples"}]."""
-
-    def __init__(self, problems: list[dict]):
-        self.problems = problems
-        super().__init__("the data was rejected:\n" + format_problems(problems)
-                         + "\n__problems__=" + json.dumps(problems))
-
-    @classmethod
-    def from_message(cls, message: str) -> "DataRejected | None":
-        """Rebuilds the error from its message (it may reach the CLI wrapped by the runner)."""
-        marker = message.rfind("__problems__=")
-        return cls(json.loads(message[marker + len("__problems__="):])) if marker >= 0 else None
 
 
 def problem(where: str, what: str, examples=()) -> dict:
@@ -53,18 +37,9 @@ def _clip(text: str, n: int = 80) -> str:
     return text if len(text) <= n else f"{text[:n]}… ({len(text):,} characters)"
 
 
-def format_problems(problems: list[dict]) -> str:
-    lines = []
-    for p in problems:
-        lines.append(f"  - {p['where']}: {p['problem']}")
-        for e in p["examples"]:
-            lines.append(f"      e.g. {e!r}")
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------------------------------- CSV files
 def diagnose_csv_files(data_dir: str, pattern: str, max_chars: int | None = None,
-                       columns=COLUMNS) -> list[dict]:
+                       columns=names.COLUMNS) -> list[dict]:
     """Problems with the CSV files under data_dir/pattern, each naming the file (empty list: none)."""
     files = sorted(fileio.glob(os.path.join(data_dir, pattern)))
     if not files:
@@ -119,6 +94,21 @@ def _diagnose_file(path: str, columns: list[str], max_chars: int | None) -> list
         return [problem(path, f"{len(long)} text(s) are longer than {max_chars:,} characters "
                               "(contract.max_text_chars)", long)]
     return []
+
+
+def rejection_for(error: Exception, data_dir: str, pattern: str, test_data_dir: str,
+                  max_chars: int) -> DataRejected | None:
+    """A failure deep inside TFX/Beam caused by the user's CSV files, as DataRejected naming them; else None."""
+    rejected = DataRejected.from_message(str(error))
+    if rejected:
+        return rejected
+    try:
+        problems = diagnose_csv_files(data_dir, pattern, max_chars)
+        if test_data_dir:
+            problems += diagnose_csv_files(test_data_dir, "*.csv", max_chars)
+    except Exception:  # the diagnosis must never hide the original error
+        return None
+    return DataRejected(problems) if problems else None
 
 
 def _files_without_rows(data_dir: str, pattern: str) -> list[dict]:
@@ -188,7 +178,7 @@ def _texts(examples) -> list[tuple[str, str]]:
                     return ""
                 return values[0].decode("utf-8", "replace") if isinstance(values[0], bytes) else str(values[0])
 
-            rows.append((value(features.TEXT), value(features.LABEL)))
+            rows.append((value(names.TEXT), value(names.LABEL)))
     return rows
 
 
@@ -196,10 +186,10 @@ def _text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[
     found = []
     blank = [t for t, _ in rows if t and not t.strip()]
     if blank:
-        found.append(problem(f"feature '{features.TEXT}'", f"{len(blank)} text(s) are only whitespace", blank))
+        found.append(problem(f"feature '{names.TEXT}'", f"{len(blank)} text(s) are only whitespace", blank))
     long = [t for t, _ in rows if len(t) > max_chars]
     if long:
-        found.append(problem(f"feature '{features.TEXT}'", f"{len(long)} text(s) are longer than "
+        found.append(problem(f"feature '{names.TEXT}'", f"{len(long)} text(s) are longer than "
                                                           f"{max_chars:,} characters (contract.max_text_chars)", long))
     counts = collections.Counter(rows)
     duplicates = sum(c - 1 for c in counts.values() if c > 1)
@@ -220,9 +210,9 @@ def _span_statistics(folder: str):
     for path in sorted(fileio.glob(os.path.join(folder, "*.csv"))):
         with fileio.open(path, "rb") as f:
             for row in csv.DictReader(io.StringIO(f.read().decode("utf-8", "replace"))):
-                texts.append(row.get(features.TEXT) or "")
-                labels.append(row.get(features.LABEL) or "")
-    frame = pd.DataFrame({features.LABEL: labels, "text_length": [len(t) for t in texts]})
+                texts.append(row.get(names.TEXT) or "")
+                labels.append(row.get(names.LABEL) or "")
+    frame = pd.DataFrame({names.LABEL: labels, "text_length": [len(t) for t in texts]})
     return tfdv.generate_statistics_from_dataframe(frame)
 
 
@@ -236,7 +226,7 @@ def drift_problems(data_dir: str, label_threshold: float, length_threshold: floa
         return []
     newest, previous = sorted(spans)[-1], sorted(spans)[-2]
     schema = schema_pb2.Schema()
-    label = schema.feature.add(name=features.LABEL, type=schema_pb2.BYTES)
+    label = schema.feature.add(name=names.LABEL, type=schema_pb2.BYTES)
     if label_threshold:
         label.drift_comparator.infinity_norm.threshold = label_threshold
     length = schema.feature.add(name="text_length", type=schema_pb2.INT)
@@ -249,7 +239,7 @@ def drift_problems(data_dir: str, label_threshold: float, length_threshold: floa
         comparators = (r for r in info.reason
                        if anomalies_pb2.AnomalyInfo.Type.Name(r.type).startswith("COMPARATOR_"))
         for reason in comparators:
-            knob = "contract.max_label_drift" if feature == features.LABEL else "contract.max_length_drift"
+            knob = "contract.max_label_drift" if feature == names.LABEL else "contract.max_length_drift"
             found.append(problem(f"span-{newest} vs span-{previous}, '{feature}'",
                                  f"{reason.description} ({knob})"))
     return found

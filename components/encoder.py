@@ -19,14 +19,12 @@ import tempfile
 import time
 from importlib import metadata
 
+from components.errors import EncoderHandleError
+
 EMBEDDED = "embedded"
 PRODUCTION_HANDLE = "https://tfhub.dev/google/universal-sentence-encoder-multilingual/3"
 _MARKER = "transferline-encoder.json"
 _REMOTE_PREFIXES = ("http://", "https://", "gs://", "s3://", "hdfs://")
-
-
-class EncoderHandleError(Exception):
-    """An encoder handle that cannot be used; the message says what to do."""
 
 
 def default_cache_dir() -> str:

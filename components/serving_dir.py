@@ -1,9 +1,12 @@
 """The TF Serving model directory: ``<serving_dir>/<version>/saved_model.pb``, the highest version served.
 
-tf.io.gfile only (what TFX's fileio delegates to), so `predict` and `serve` list versions without the
-~10 s TFX import.
+tf.io.gfile only (what TFX's fileio delegates to), so `predict` and `serve` read it without the ~10 s
+TFX import. Layout names: components/names.py (STAGING_PREFIX, ROLLED_BACK_DIR, PROVENANCE).
 """
+import json
 import os
+
+from components.names import PROVENANCE, ROLLED_BACK_DIR
 
 
 def served_versions(serving_dir: str) -> list[int]:
@@ -15,3 +18,38 @@ def served_versions(serving_dir: str) -> list[int]:
     names = (n.rstrip("/") for n in tf.io.gfile.listdir(serving_dir))
     return sorted(int(n) for n in names
                   if n.isdigit() and tf.io.gfile.exists(os.path.join(serving_dir, n, "saved_model.pb")))
+
+
+def provenance(model_dir: str) -> dict:
+    """What the Pusher recorded in a pushed version (spans, training fingerprint, ...); {} if nothing."""
+    import tensorflow as tf
+
+    path = os.path.join(model_dir, PROVENANCE)
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path, "r") as f:
+        return json.loads(f.read())
+
+
+def model_fingerprint(model_dir: str) -> bytes:
+    """The SavedModel's fingerprint.pb (hashes of graph, signatures and checkpoint); b"" if absent."""
+    import tensorflow as tf
+
+    path = os.path.join(model_dir, "fingerprint.pb")
+    if not tf.io.gfile.exists(path):
+        return b""
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read()
+
+
+def rolled_back_dir(serving_dir: str) -> str:
+    return os.path.join(serving_dir, ROLLED_BACK_DIR)
+
+
+def rolled_back_provenance(serving_dir: str) -> list[dict]:
+    """The provenance of every version a rollback moved aside."""
+    import tensorflow as tf
+
+    aside = rolled_back_dir(serving_dir)
+    names = tf.io.gfile.listdir(aside) if tf.io.gfile.exists(aside) else []
+    return [provenance(os.path.join(aside, n.rstrip("/"))) for n in names]

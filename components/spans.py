@@ -30,14 +30,10 @@ from tfx.utils import proto_utils
 
 from google.protobuf import struct_pb2
 
-SPANS = "spans"  # custom property on the Examples artifact: the chosen span numbers, comma-separated
-DATA_FINGERPRINT = "data_fingerprint"  # and TFX's fingerprint of the files read (names, sizes, times)
-TEST_SPLIT = "test"
+from components.errors import NoSpans
+from components.names import DATA_FINGERPRINT, SPANS, TEST_SPLIT
+
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
-
-
-class NoSpans(ValueError):
-    """The data root has no span-N folder to train on."""
 
 
 def span_dirs(data_dir: str) -> dict[int, str]:

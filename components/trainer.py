@@ -8,7 +8,7 @@ serving time inside the transform graph. The exported SavedModel has:
 Both serving signatures return probabilities, the aligned class names, and
 the top class with its score.
 
-Warm start: when the Trainer's base_model (the served model, see components/baseline.py) has a head of
+Warm start: when the Trainer's base_model (the served model, see components/served_model.py) has a head of
 the same shape over the same classes, the new head starts from its weights, class columns re-ordered
 to this run's label vocabulary (ordered by frequency, so it can differ between runs); otherwise it
 starts fresh. What happened is written to the model_run artifact (warm_start.json, initial_head.npz).
@@ -28,23 +28,14 @@ from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from components import features
+from components import names
 
-# Hyperparameter defaults; the pipeline passes the config's values in custom_config.
-DEFAULTS = {
-    "hidden_units": 256,
-    "dropout": 0.3,
-    "learning_rate": 1e-3,
-    "batch_size": 64,
-    "max_epochs": 40,
-    "early_stopping_patience": 4,
-    "seed": 42,
-}
+TRAINER_CONFIG = "trainer"  # the custom_config key holding the whole [trainer] section (pipelines/config.py)
 
 
 def build_head(embedding_dim: int, n_classes: int, hp: dict) -> tf_keras.Model:
-    """Dense -> Dropout -> softmax over the embedding."""
-    inputs = tf_keras.Input(shape=(embedding_dim,), name=features.EMBEDDING)
+    """``hp``: the [trainer] section as a dict (dataclasses.asdict of TrainerConfig)."""
+    inputs = tf_keras.Input(shape=(embedding_dim,), name=names.EMBEDDING)
     x = tf_keras.layers.Dense(hp["hidden_units"], activation="relu", name="hidden")(inputs)
     x = tf_keras.layers.Dropout(hp["dropout"], name="dropout")(x)
     outputs = tf_keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
@@ -55,16 +46,12 @@ def build_head(embedding_dim: int, n_classes: int, hp: dict) -> tf_keras.Model:
     return model
 
 
-WARM_START_FILE = "warm_start.json"
-INITIAL_HEAD_FILE = "initial_head.npz"
-
-
 def served_head(model_dir: str) -> tuple[list[np.ndarray], list[str]]:
     """[hidden kernel, hidden bias, output kernel, output bias] and the class names of a pushed model."""
     reader = tf.train.load_checkpoint(os.path.join(model_dir, "variables", "variables"))
     weights = [reader.get_tensor(f"layer_with_weights-{i}/{w}/.ATTRIBUTES/VARIABLE_VALUE")
                for i in (0, 1) for w in ("kernel", "bias")]  # the head's two Dense layers, in order
-    with tf.io.gfile.GFile(os.path.join(model_dir, "assets", features.LABEL_VOCAB)) as f:
+    with tf.io.gfile.GFile(os.path.join(model_dir, "assets", names.LABEL_VOCAB)) as f:
         return weights, [line.rstrip("\n") for line in f if line.strip()]
 
 
@@ -96,7 +83,7 @@ def warm_start(model: tf_keras.Model, base_model: str | None, class_names: list[
 def _dataset(fn_args, files, tft_output, batch_size, shuffle, seed):
     return fn_args.data_accessor.tf_dataset_factory(
         files,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=features.LABEL_ID,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=names.LABEL_ID,
                                        num_epochs=1, shuffle=shuffle, shuffle_seed=seed),
         tft_output.transformed_metadata.schema)
 
@@ -105,50 +92,50 @@ def _serving_outputs(probabilities, class_names):
     batch = tf.shape(probabilities)[0]
     top = tf.argmax(probabilities, axis=1)
     return {
-        features.PROBABILITIES: probabilities,
-        features.CLASSES: tf.tile(class_names[None, :], [batch, 1]),
-        features.TOP_CLASS: tf.gather(class_names, top),
-        features.TOP_SCORE: tf.reduce_max(probabilities, axis=1),
+        names.PROBABILITIES: probabilities,
+        names.CLASSES: tf.tile(class_names[None, :], [batch, 1]),
+        names.TOP_CLASS: tf.gather(class_names, top),
+        names.TOP_SCORE: tf.reduce_max(probabilities, axis=1),
     }
 
 
 def _signatures(model, tft_output):
     """The serving signatures: raw text, serialized tf.Examples, and transform_features for TFMA."""
     model.tft_layer = tft_output.transform_features_layer()
-    class_names = tf.constant([v.decode() for v in tft_output.vocabulary_by_name(features.LABEL_VOCAB)])
+    class_names = tf.constant([v.decode() for v in tft_output.vocabulary_by_name(names.LABEL_VOCAB)])
     raw_spec = tft_output.raw_feature_spec()
-    request_spec = {k: v for k, v in raw_spec.items() if k != features.LABEL}
+    request_spec = {k: v for k, v in raw_spec.items() if k != names.LABEL}
 
     def predict(raw):
         transformed = model.tft_layer(raw)
-        return _serving_outputs(model(transformed[features.EMBEDDING]), class_names)
+        return _serving_outputs(model(transformed[names.EMBEDDING]), class_names)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.TEXT)])
     def serve_text(text):
-        return predict({features.TEXT: tf.reshape(text, [-1, 1])})
+        return predict({names.TEXT: tf.reshape(text, [-1, 1])})
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.EXAMPLES_INPUT)])
     def serve_examples(examples):
         return predict(tf.io.parse_example(examples, request_spec))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.EXAMPLES_INPUT)])
     def transform_features(examples):
         return model.tft_layer(tf.io.parse_example(examples, raw_spec))
 
     return {
-        "serving_default": serve_text.get_concrete_function(),
-        "serving_examples": serve_examples.get_concrete_function(),
-        "transform_features": transform_features.get_concrete_function(),
+        names.SERVING_DEFAULT: serve_text.get_concrete_function(),
+        names.SERVING_EXAMPLES: serve_examples.get_concrete_function(),
+        names.TRANSFORM_FEATURES: transform_features.get_concrete_function(),
     }
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """TFX Trainer entry point (passed to Trainer as a dotted path)."""
-    hp = {**DEFAULTS, **{k: v for k, v in (fn_args.custom_config or {}).items() if k in DEFAULTS}}
+    hp = fn_args.custom_config[TRAINER_CONFIG]  # every knob, always: one source, pipelines/config.py
     tf_keras.utils.set_random_seed(hp["seed"])
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    n_classes = tft_output.vocabulary_size_by_name(features.LABEL_VOCAB)
-    embedding_dim = tft_output.transformed_feature_spec()[features.EMBEDDING].shape[-1]
+    n_classes = tft_output.vocabulary_size_by_name(names.LABEL_VOCAB)
+    embedding_dim = tft_output.transformed_feature_spec()[names.EMBEDDING].shape[-1]
 
     # MirroredStrategy uses every local GPU when there are any, else the CPU.
     strategy = tf.distribute.MirroredStrategy()
@@ -157,16 +144,16 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     evaluation = _dataset(fn_args, fn_args.eval_files, tft_output, batch_size, False, hp["seed"])
     with strategy.scope():
         model = build_head(embedding_dim, n_classes, hp)
-        class_names = [v.decode() for v in tft_output.vocabulary_by_name(features.LABEL_VOCAB)]
+        class_names = [v.decode() for v in tft_output.vocabulary_by_name(names.LABEL_VOCAB)]
         started = warm_start(model, fn_args.base_model, class_names)
     logging.info("Training a %d-class head on %d-d embeddings with %d replica(s); %s",
                  n_classes, embedding_dim, strategy.num_replicas_in_sync, started["reason"])
-    os.makedirs(fn_args.model_run_dir, exist_ok=True)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, WARM_START_FILE), "w") as f:
+    tf.io.gfile.makedirs(fn_args.model_run_dir)  # os.makedirs would make a local folder for a gs:// URI
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, names.WARM_START_FILE), "w") as f:
         f.write(json.dumps({**started, "classes": class_names}))
     buffer = io.BytesIO()  # np.savez seeks; a gs:// file cannot
     np.savez(buffer, *head_weights(model))
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, INITIAL_HEAD_FILE), "wb") as f:
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, names.INITIAL_HEAD_FILE), "wb") as f:
         f.write(buffer.getvalue())
 
     callbacks = [

@@ -7,7 +7,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_transform as tft
 
-from components import features
+from components import names
 
 
 def preprocessing_fn(inputs, custom_config):
@@ -20,14 +20,14 @@ def preprocessing_fn(inputs, custom_config):
 
     handle = custom_config["encoder_handle"]
     encoder = tft.make_and_track_object(lambda: hub.load(handle), name="encoder")
-    text = tf.reshape(inputs[features.TEXT], [-1])
-    label = tf.reshape(inputs[features.LABEL], [-1])
+    text = tf.reshape(inputs[names.TEXT], [-1])
+    label = tf.reshape(inputs[names.LABEL], [-1])
     # Every class of the contract is in the vocabulary, even one this run's spans lack (a small or
     # windowed span may miss a rare class): the head always has one output per class.
-    names = tf.constant(custom_config["label_names"])
-    vocabulary = tft.vocabulary(tf.concat([label, names], axis=0), vocab_filename=features.LABEL_VOCAB)
+    classes = tf.constant(custom_config["label_names"])
+    vocabulary = tft.vocabulary(tf.concat([label, classes], axis=0), vocab_filename=names.LABEL_VOCAB)
     # At serving time requests carry no label: the exported graph prunes LABEL_ID then.
     return {
-        features.EMBEDDING: encoder(text),
-        features.LABEL_ID: tft.apply_vocabulary(label, vocabulary),
+        names.EMBEDDING: encoder(text),
+        names.LABEL_ID: tft.apply_vocabulary(label, vocabulary),
     }

@@ -17,12 +17,9 @@ except ImportError:  # Python 3.10: the TFX 1.16 image (kubeflow/Dockerfile)
     import tomli as tomllib
 
 from components.encoder import EMBEDDED, PRODUCTION_HANDLE
+from components.errors import ConfigError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message says which knob and why."""
 
 
 @dataclass
@@ -77,6 +74,7 @@ class ContractConfig:
 
 @dataclass
 class TrainerConfig:
+    """The Trainer's knobs; run_fn receives this whole section (components/trainer.py)."""
     hidden_units: int = 256
     dropout: float = 0.3
     learning_rate: float = 0.001

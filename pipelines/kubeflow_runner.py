@@ -22,7 +22,8 @@ import tempfile
 from tfx import v1 as tfx
 
 from components.encoder import EMBEDDED, build_embedded_encoder, embedded_encoder_dir
-from pipelines.config import REPO_ROOT, Config, ConfigError
+from components.errors import ConfigError
+from pipelines.config import REPO_ROOT, Config
 from pipelines.pipeline import create_pipeline, staged_schema_name, stage_schema_file
 
 IMAGE_ROOT = "/opt/transferline"

@@ -7,7 +7,7 @@
 
 No Resolver nodes: open-source Kubeflow cannot run them. The spans are chosen by the ExampleGen's own
 executor at run time (components/spans.py); the warm start and the Evaluator's baseline come from the
-push destination (components/baseline.py).
+push destination (components/served_model.py), and PushGate (components/push_gate.py) guards the push.
 """
 from __future__ import annotations
 
@@ -25,17 +25,17 @@ from tfx.components.example_gen import utils as example_gen_utils
 from tfx.dsl.components.base import executor_spec
 from tfx.utils import io_utils
 
-from components import features
+from components import names, spans
 from components import trainer as trainer_module
 from components import transform as transform_module
-from components import spans
-from components.baseline import AtomicPusherExecutor, PushGate, ServedModel, ServedModelBaseline
 from components.data_gate import DataGate
+from components.push_gate import PushGate
+from components.pusher import AtomicPusherExecutor
+from components.served_model import ServedModel, ServedModelBaseline
 from pipelines.config import Config
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
-ACCURACY = "sparse_categorical_accuracy"
 
 
 def code_fingerprint(*modules) -> str:
@@ -56,8 +56,8 @@ def code_fingerprint(*modules) -> str:
 def label_names(schema_file: str) -> list[str]:
     """The class names: the label's string domain in the curated schema."""
     schema = io_utils.parse_pbtxt_file(schema_file, schema_pb2.Schema())
-    feature = next(f for f in schema.feature if f.name == features.LABEL)
-    domain = next(d for d in schema.string_domain if d.name == (feature.domain or features.LABEL))
+    feature = next(f for f in schema.feature if f.name == names.LABEL)
+    domain = next(d for d in schema.string_domain if d.name == (feature.domain or names.LABEL))
     return list(domain.value)
 
 
@@ -105,10 +105,10 @@ def eval_config(config: Config, n_classes: int) -> tfma.EvalConfig:
             absolute={"value": -config.gate.max_accuracy_drop - 1e-10}))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
-            signature_name="serving_examples",
-            preprocessing_function_names=["transform_features"],
-            label_key=features.LABEL_ID,
-            prediction_key=features.PROBABILITIES)],
+            signature_name=names.SERVING_EXAMPLES,
+            preprocessing_function_names=[names.TRANSFORM_FEATURES],
+            label_key=names.LABEL_ID,
+            prediction_key=names.PROBABILITIES)],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
             tfma.MetricsSpec(metrics=[
@@ -144,7 +144,7 @@ def create_pipeline(
       beam_pipeline_args: for Beam-powered components (DirectRunner locally, Flink/Spark/Dataflow at scale).
       enable_cache: reuse a component's earlier outputs when its inputs and parameters are unchanged.
       baseline_refresh: 0, or the served version to take a fresh baseline copy of when a cached one
-        is stale (the local runner does this by itself; see components/baseline.py).
+        is stale (the local runner does this by itself; see components/served_model.py).
       schema_uri: where ImportSchemaGen reads the schema when it runs, if not config.paths.schema_file
         (on Kubeflow: the copy baked into the image). config.paths.schema_file is still read here,
         for the class names.
@@ -163,11 +163,14 @@ def create_pipeline(
         custom_config=spans.custom_config(config.data.train_spans, config.data.file_pattern.split("/", 1)[1],
                                           test_dir, _test_set_fingerprint(test_dir)),
         custom_executor_spec=spans.example_gen_executor(),
-    ).with_id("CsvExampleGen")
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_uri or config.paths.schema_file)
+    ).with_id(names.EXAMPLE_GEN)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        names.STATISTICS_GEN)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_uri or config.paths.schema_file).with_id(
+        names.SCHEMA_GEN)
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    ).with_id(names.EXAMPLE_VALIDATOR)
 
     # Bad data stops here, before anything is trained (DataRejected; see components/data_gate.py).
     data_gate = DataGate(
@@ -179,7 +182,7 @@ def create_pipeline(
         max_text_chars=config.contract.max_text_chars,
         max_duplicate_fraction=config.contract.max_duplicate_fraction,
         max_label_drift=config.contract.max_label_drift,
-        max_length_drift=config.contract.max_length_drift)
+        max_length_drift=config.contract.max_length_drift).with_id(names.DATA_GATE)
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -188,9 +191,10 @@ def create_pipeline(
         # The Evaluator reads the raw test split through the model's own transform; no need to embed it here.
         splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
         custom_config={"encoder_handle": encoder_handle, "label_names": class_names,
-                       "code_fingerprint": code_fingerprint(transform_module, features)})
+                       "code_fingerprint": code_fingerprint(transform_module, names)}).with_id(names.TRANSFORM)
     transform.add_upstream_node(data_gate)
-    served = ServedModel(examples=example_gen.outputs["examples"], serving_dir=config.serving_dir)
+    served = ServedModel(examples=example_gen.outputs["examples"], serving_dir=config.serving_dir).with_id(
+        names.SERVED_MODEL)
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -199,17 +203,17 @@ def create_pipeline(
         base_model=served.outputs["model"],  # warm start (components/trainer.py)
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={**dataclasses.asdict(config.trainer),
-                       "code_fingerprint": code_fingerprint(trainer_module, features)})
+        custom_config={trainer_module.TRAINER_CONFIG: dataclasses.asdict(config.trainer),
+                       "code_fingerprint": code_fingerprint(trainer_module, names)}).with_id(names.TRAINER)
     baseline = ServedModelBaseline(candidate=trainer.outputs["model"], served=served.outputs["model"],
-                                   serving_dir=config.serving_dir, refresh=baseline_refresh)
+                                   serving_dir=config.serving_dir, refresh=baseline_refresh).with_id(names.BASELINE)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         # The newest span's eval split, plus the fixed held-out test set where there is one.
         example_splits=["eval", spans.TEST_SPLIT] if test_dir else ["eval"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline"],
-        eval_config=eval_config(config, len(class_names)))
+        eval_config=eval_config(config, len(class_names))).with_id(names.EVALUATOR)
     push_gate = PushGate(model=trainer.outputs["model"], blessing=evaluator.outputs["blessing"],
                          baseline=baseline.outputs["baseline"], examples=example_gen.outputs["examples"],
                          serving_dir=config.serving_dir,
@@ -217,14 +221,14 @@ def create_pipeline(
                          config_fingerprint=hashlib.sha256(json.dumps(
                              [trainer.exec_properties["custom_config"], transform.exec_properties["custom_config"],
                               os.path.basename(schema_uri or config.paths.schema_file), config.data.train_spans],
-                             sort_keys=True, default=str).encode()).hexdigest()[:16])
+                             sort_keys=True, default=str).encode()).hexdigest()[:16]).with_id(names.PUSH_GATE)
     # The Pusher itself refuses a model the gate did not bless; a version appears whole or not at all.
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=push_gate.outputs["gate"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)),
-        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor))
+        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor)).with_id(names.PUSHER)
     components = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, served,
                   trainer, baseline, evaluator, push_gate, pusher]
 

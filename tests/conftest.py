@@ -70,7 +70,7 @@ def run_cli(*args, timeout=1500):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ops.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
@@ -108,7 +108,7 @@ class PipelineRuns:
         return result
 
     def summary(self, run_index=-1):
-        from pipelines.summary import summarize
+        from pipelines.runs import summarize
 
         return summarize(self.metadata_path, "transferline", run_index)
 

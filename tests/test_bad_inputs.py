@@ -59,7 +59,7 @@ def test_bad_input_halts_the_run(kind, slice_runs, served, tmp_path):
 
 
 def slice_runs_runs(slice_runs):
-    from pipelines.summary import connect, run_contexts
+    from pipelines.runs import connect, run_contexts
 
     return run_contexts(connect(slice_runs.metadata_path), "transferline")
 

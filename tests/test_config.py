@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from pipelines.config import ConfigError, load_config, to_toml
+from components.errors import ConfigError
+from pipelines.config import load_config, to_toml
 
 
 def test_defaults_run_offline():
@@ -41,7 +42,7 @@ def test_bad_overrides_are_explained(overrides, message):
 def test_bad_file_via_cli_is_one_line(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[encoder\n")
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "config", "--config", str(path)],
+    result = subprocess.run([sys.executable, "-m", "ops.cli", "config", "--config", str(path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not valid TOML" in result.stderr

@@ -36,7 +36,7 @@ def test_failed_build_leaves_nothing_behind(tmp_path, monkeypatch):
 
 
 def test_cli_build_prints_the_path_last(encoder_dir):
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "encoder", "build"],
+    result = subprocess.run([sys.executable, "-m", "ops.cli", "encoder", "build"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == encoder_dir

@@ -71,7 +71,7 @@ def test_artifact_metadata_flows_downstream_as_kfp_passes_it(kfp_run):
 
 
 def test_pushed_model_serves_raw_text(kfp_run):
-    from pipelines.predict import newest_served_model, predict
+    from ops.predict import newest_served_model, predict
 
     pushed = kfp_run["runs"]["Pusher"].outputs["pushed_model"]["metadata"]
     assert pushed["pushed"] == 1

@@ -125,7 +125,7 @@ def test_no_host_is_a_clear_error(package):
 
 
 def test_kfp_cron_conversions():
-    from pipelines.kubeflow_submit import kfp_cron
+    from ops.kubeflow_submit import kfp_cron
 
     assert kfp_cron("0 3 * * *") == "0 0 3 * * *"
     assert kfp_cron("*/15  9-17 * * MON-FRI") == "0 */15 9-17 * * MON-FRI"

@@ -85,7 +85,7 @@ def scenario(tmp_path_factory):
     land(4)
     watcher = VersionWatcher(runs.serving_dir)
     watcher.start()
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "retrain", "--config", runs.config,
+    proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "retrain", "--config", runs.config,
                              *runs.extra], stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
     killed_at = None
@@ -119,7 +119,8 @@ def test_span_1_pushes_v1(scenario):
 def test_span_2_warm_starts_from_v1_and_pushes_v2_when_not_worse(scenario):
     import tensorflow as tf  # noqa: F401
 
-    from components.trainer import INITIAL_HEAD_FILE, WARM_START_FILE, served_head
+    from components.names import INITIAL_HEAD_FILE, WARM_START_FILE
+    from components.trainer import served_head
 
     s = summary(scenario, 1)
     v1 = scenario["served"][1][0]
@@ -174,7 +175,7 @@ def test_a_killed_retrain_leaves_nothing_half_pushed_and_simply_runs_again(scena
 
 
 def test_a_second_run_on_the_same_work_dir_waits_for_nobody(scenario):
-    from pipelines.local_runner import exclusive
+    from pipelines.work_lock import exclusive
 
     runs = scenario["runs"]
     with exclusive(runs.work_dir):
@@ -186,8 +187,8 @@ def test_a_second_run_on_the_same_work_dir_waits_for_nobody(scenario):
 
 
 def test_rollback_serves_the_previous_version_and_records_who_when_why(scenario):
-    from pipelines.predict import newest_served_model
-    from pipelines.rollback import rollbacks
+    from ops.predict import newest_served_model
+    from ops.rollback import rollbacks
 
     runs = scenario["runs"]
     before = versions(runs)
@@ -217,7 +218,8 @@ def test_a_push_killed_mid_copy_never_shows_a_version_and_the_next_push_cleans_u
     from tfx.types import standard_artifacts
     from tfx.utils import io_utils, proto_utils
 
-    from components.baseline import STAGING_PREFIX, AtomicPusherExecutor
+    from components.names import STAGING_PREFIX
+    from components.pusher import AtomicPusherExecutor
 
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")

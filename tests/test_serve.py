@@ -21,7 +21,7 @@ import pytest
 
 from conftest import REPO, run_cli
 from pipelines.config import load_config
-from pipelines.serve import ModelServer
+from ops.serve import ModelServer
 
 PREDICT = "/v1/models/transferline:predict"
 TEXTS = ["How far is Denver from Aspen ?", "Who wrote Hamlet ?", "What does NASA stand for ?",
@@ -313,7 +313,7 @@ def test_cli_serves_and_stops_cleanly_on_ctrl_c(model_dir, tmp_path):
     port, log_path = free_port(), tmp_path / "serve.log"
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--work-dir", str(work),
+        proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "serve", "--work-dir", str(work),
                                  "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                                 env={**os.environ, "PYTHONWARNINGS": "ignore"})
     try:

@@ -86,7 +86,7 @@ def test_a_size_larger_than_the_data_is_a_one_line_error(data):
 
 
 def test_subsets_are_stratified_and_deterministic_per_seed():
-    from pipelines.study import draw_subset, split_holdout
+    from ops.study import draw_subset, split_holdout
 
     labels = [r["label"] for r in read_rows(TRAIN_CSV)]
     classes = sorted(set(labels))

@@ -1,4 +1,5 @@
 """components.trainer.run_fn on the slice run's transformed examples, called directly."""
+import dataclasses
 import json
 import os
 
@@ -23,13 +24,14 @@ def trained(slice_runs, tmp_path_factory):
     from tfx.utils import proto_utils
 
     from components.trainer import run_fn
-    from pipelines.summary import connect, run_contexts, run_outputs
+    from pipelines.config import TrainerConfig
+    from pipelines.runs import connect, run_contexts, run_outputs
 
     store = connect(slice_runs.metadata_path)
     _, outputs = run_outputs(store, run_contexts(store, "transferline")[0])
     input_dict = {"examples": [_tfx_artifact(store, outputs["Transform.transformed_examples"][0])],
                   "transform_graph": [_tfx_artifact(store, outputs["Transform.transform_graph"][0])]}
-    hp = {"max_epochs": 3, "hidden_units": 32, "seed": 7}
+    hp = {"trainer": dataclasses.asdict(TrainerConfig(max_epochs=3, hidden_units=32, seed=7))}
     exec_properties = {
         "train_args": proto_utils.proto_to_json(tfx.proto.TrainArgs(splits=["train"])),
         "eval_args": proto_utils.proto_to_json(tfx.proto.EvalArgs(splits=["eval"])),

@@ -17,6 +17,7 @@ Every text is embedded once up front, so each training costs seconds.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import glob
 import hashlib
 import json
@@ -25,7 +26,9 @@ import time
 
 import numpy as np
 
-from pipelines.config import REPO_ROOT, Config, ConfigError
+from components.errors import ConfigError
+from ops.args import add_config_args, config_from, say
+from pipelines.config import REPO_ROOT, Config
 
 MODELS = {"use_head": "USE + head", "tfidf_lr": "TF-IDF + LR"}
 HOLDOUT = 0.2  # the head's early-stopping holdout: the pipeline's 4:1 train/eval split
@@ -179,10 +182,9 @@ def run_study(config: Config, quick: bool = False, log=print) -> dict:
                               f"{config.paths.data_dir} ({len(classes)} classes); use {smallest}..{n}, or 0 for all")
     sizes = sorted({s or n for s in config.study.sizes})
     seeds = list(range(config.study.seeds))
-    hp = {"hidden_units": config.trainer.hidden_units, "dropout": config.trainer.dropout,
-          "learning_rate": config.trainer.learning_rate, "batch_size": config.trainer.batch_size,
-          "max_epochs": min(config.trainer.max_epochs, QUICK_EPOCHS) if quick else config.trainer.max_epochs,
-          "early_stopping_patience": config.trainer.early_stopping_patience, "seed": config.trainer.seed}
+    hp = dataclasses.asdict(config.trainer)  # the pipeline's own trainer knobs, as run_fn receives them
+    if quick:
+        hp["max_epochs"] = min(hp["max_epochs"], QUICK_EPOCHS)
     log(f"study: {n} training rows ({len(classes)} classes), {len(y_test)} test rows; "
         f"sizes {', '.join(map(str, sizes))} x {len(seeds)} seeds{' (quick)' if quick else ''}")
 
@@ -280,3 +282,32 @@ def format_table(result: dict) -> str:
     text.insert(1, "-+-".join("-" * w for w in widths))
     return (f"Label efficiency on {result['n_test']} held-out test examples: mean ± sample std over "
             f"{result['config']['seeds']} seeds (F1 = macro F1)\n" + "\n".join(text))
+
+
+def register(sub) -> None:
+    study_parser = sub.add_parser("study", help="measurements: the label-efficiency study")
+    study_sub = study_parser.add_subparsers(dest="study_command", metavar="STUDY", required=True)
+    p = study_sub.add_parser("labels", help="frozen USE + our head vs TF-IDF + logistic regression at growing "
+                                            "numbers of labels, on the held-out test set")
+    add_config_args(p, work_dir="work dir (default place of the output)")
+    p.add_argument("--sizes", help="comma-separated training-set sizes, 'all' for all (study.sizes; "
+                                   "default 100,500,all)")
+    p.add_argument("--seeds", type=int, help="subsets per size (study.seeds; default 5)")
+    p.add_argument("--out", metavar="DIR", help="where the JSON table and PNG go (study.out_dir)")
+    p.add_argument("--quick", action="store_true", help="a tiny budget for smoke tests: at most 3 epochs per "
+                                                        "head; the figures mean nothing")
+    p.set_defaults(func=command)
+
+
+def command(args) -> int:
+    extra = []
+    if args.sizes:
+        extra.append(f"study.sizes={args.sizes.replace('all', '0')}")
+    if args.seeds:
+        extra.append(f"study.seeds={args.seeds}")
+    if args.out:
+        extra.append(f"study.out_dir={os.path.abspath(args.out)}")
+    result = run_study(config_from(args, *extra), quick=args.quick, log=say)
+    print(format_table(result))
+    print(f"  table: {result['json_path']}\n  learning curve: {result['png_path']}")
+    return 0

@@ -32,7 +32,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 
 from components.serving_dir import served_versions
-from pipelines.config import Config, ConfigError
+from components.errors import PortInUse
+from ops.args import add_config_args, config_from, say
+from pipelines.config import Config
 
 # TF Serving's routes (case-insensitive, as its RE2 patterns).
 _ROUTE = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+))?(/metadata|:predict|:classify|:regress)?", re.I)
@@ -313,7 +315,7 @@ class ModelServer:
         try:  # before TensorFlow is imported: a busy port fails fast
             self._httpd = _Server((host, port), _Handler)
         except OSError as e:
-            raise ConfigError(f"cannot listen on {host}:{port}: " + (
+            raise PortInUse(f"cannot listen on {host}:{port}: " + (
                 "the port is already in use (another `transferline serve`, or TF Serving?); choose another "
                 "with --port" if e.errno == errno.EADDRINUSE else e.strerror)) from None
         self._httpd.app = self
@@ -407,3 +409,20 @@ def serve_forever(config: Config, log=print) -> None:
     finally:
         server.shutdown()
     log("stopped")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="serve the newest pushed model over TF Serving's REST API, on loopback "
+                                     "(a development stand-in for TF Serving)")
+    add_config_args(p)
+    p.add_argument("--host", help="address to listen on (serve.host, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (serve.port, default 8501 as TF Serving's REST API)")
+    p.add_argument("--model-name", help="the <name> in /v1/models/<name> (serve.model_name)")
+    p.set_defaults(func=command)
+
+
+def command(args) -> int:
+    extra = [f"serve.{flag}={getattr(args, flag)}" for flag in ("host", "port", "model_name")
+             if getattr(args, flag) is not None]
+    serve_forever(config_from(args, *extra), log=say)
+    return 0

@@ -13,7 +13,8 @@ import re
 import time
 from dataclasses import dataclass
 
-from pipelines.config import Config, ConfigError
+from components.errors import ConfigError, KubeflowError, NotFound
+from pipelines.config import Config
 
 # Where a pod's projected KFP service-account token lives (kfp's own default and env override).
 SA_TOKEN_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
@@ -27,10 +28,6 @@ _DAYS = "SUN MON TUE WED THU FRI SAT".split()
 # (name, lowest, highest, names) for KFP's six fields, seconds first (robfig/cron).
 _CRON_FIELDS = (("second", 0, 59, ()), ("minute", 0, 59, ()), ("hour", 0, 23, ()),
                 ("day of month", 1, 31, ()), ("month", 1, 12, _MONTHS), ("day of week", 0, 6, _DAYS))
-
-
-class KubeflowError(Exception):
-    """KFP could not be reached or refused a request; the message says what to check."""
 
 
 def kfp_cron(expression: str) -> str:
@@ -232,4 +229,4 @@ def schedule(config: Config, package_path: str, cron: str, *, host: str | None =
 
 def _check_package(package_path: str) -> None:
     if not os.path.isfile(package_path):
-        raise ConfigError(f"no compiled pipeline at {package_path}; run `transferline compile` first")
+        raise NotFound(f"no compiled pipeline at {package_path}; run `transferline compile` first")

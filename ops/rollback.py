@@ -18,10 +18,35 @@ from dataclasses import asdict, dataclass
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.config import Config, ConfigError
+from components.errors import NotFound, UserError
+from components.names import reports_dir
+from components.serving_dir import rolled_back_dir, served_versions
+from ops.args import add_config_args, config_from, say
+from pipelines.config import Config
+from pipelines.runs import connect
 
-ROLLED_BACK = ".rolled-back"
 EXECUTION_TYPE = "transferline.Rollback"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("rollback", help="serve the previous pushed version again (recorded in MLMD)")
+    add_config_args(p)
+    p.add_argument("--reason", required=True, help="why; recorded with who and when")
+    p.add_argument("--to", type=int, metavar="VERSION", help="an earlier version (default: the previous one)")
+    p.set_defaults(func=command)
+
+
+def command(args) -> int:
+    from pipelines.work_lock import exclusive
+
+    config = config_from(args)
+    with exclusive(config.paths.work_dir):
+        done = rollback(config, args.reason or "", args.to)
+    say(f"rolled back: serving version {done.to_version} (was {done.from_version}); moved "
+        f"{', '.join(map(str, done.moved))} to {rolled_back_dir(config.serving_dir)}/")
+    say(f"recorded: MLMD execution {done.mlmd_execution_id} ({done.user}@{done.host}, {done.time}: {done.reason})")
+    print(os.path.join(config.serving_dir, str(done.to_version)))
+    return 0
 
 
 @dataclass
@@ -40,28 +65,26 @@ def rollback(config: Config, reason: str, to_version: int | None = None) -> Roll
     """Moves every version newer than the target aside; the target defaults to the previous version."""
     from tfx.dsl.io import fileio
 
-    from components.serving_dir import served_versions
-
     if not reason.strip():
-        raise ConfigError("say why: --reason \"...\" is recorded with the rollback")
+        raise UserError("say why: --reason \"...\" is recorded with the rollback")
     serving_dir = config.serving_dir
     versions = served_versions(serving_dir)
     if len(versions) < 2 and to_version is None:
-        raise ConfigError(f"nothing to roll back to: {serving_dir} holds {len(versions)} version(s) "
+        raise NotFound(f"nothing to roll back to: {serving_dir} holds {len(versions)} version(s) "
                           f"({', '.join(map(str, versions)) or 'none'})")
     target = versions[-2] if to_version is None else to_version
     if target not in versions[:-1]:
-        raise ConfigError(f"version {target} is not an earlier version under {serving_dir}; "
+        raise NotFound(f"version {target} is not an earlier version under {serving_dir}; "
                           f"the versions are {', '.join(map(str, versions))} (served: {versions[-1]})")
     moved = [v for v in versions if v > target]
-    aside = os.path.join(serving_dir, ROLLED_BACK)
+    aside = rolled_back_dir(serving_dir)
     fileio.makedirs(aside)
     for v in reversed(moved):  # newest first: the served version only ever steps down
         fileio.rename(os.path.join(serving_dir, str(v)), os.path.join(aside, f"{v}-{int(time.time())}"))
     record = Rollback(from_version=versions[-1], to_version=target, moved=moved, user=getpass.getuser(),
                       host=socket.gethostname(), time=time.strftime("%Y-%m-%dT%H:%M:%S%z"), reason=reason)
     record.mlmd_execution_id = _record_in_mlmd(config, record)
-    log = os.path.join(config.paths.work_dir, "reports", "rollbacks.jsonl")
+    log = os.path.join(reports_dir(config.paths.work_dir), "rollbacks.jsonl")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "a") as f:
         f.write(json.dumps(asdict(record)) + "\n")
@@ -69,12 +92,7 @@ def rollback(config: Config, reason: str, to_version: int | None = None) -> Roll
 
 
 def _record_in_mlmd(config: Config, record: Rollback) -> int:
-    import ml_metadata as mlmd
-
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = config.metadata_path
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    store = mlmd.MetadataStore(connection)
+    store = connect(config.metadata_path, writable=True)
     execution_type = metadata_store_pb2.ExecutionType(name=EXECUTION_TYPE)
     type_id = store.put_execution_type(execution_type)
     execution = metadata_store_pb2.Execution(type_id=type_id,
@@ -97,14 +115,9 @@ def _record_in_mlmd(config: Config, record: Rollback) -> int:
 
 def rollbacks(metadata_path: str) -> list[dict]:
     """Every recorded rollback, oldest first, from MLMD."""
-    import ml_metadata as mlmd
-
     if not os.path.exists(metadata_path):
         return []
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = metadata_path
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = mlmd.MetadataStore(connection)
+    store = connect(metadata_path)
     try:
         executions = store.get_executions_by_type(EXECUTION_TYPE)
     except Exception:  # the type was never registered: no rollback yet

@@ -1,0 +1,121 @@
+"""Every name more than one module spells, in one place. Plain strings: no TensorFlow, no TFX.
+
+Features and signatures are the model's contract with its callers; component ids, output keys and
+custom-property names are the contract between the pipeline and whatever reads MLMD (the run summary,
+the report, the Kubeflow IR); the serving-directory names are the contract with TF Serving and rollback.
+"""
+import os
+
+# ----------------------------------------------------------------------------------------- features
+TEXT = "text"            # raw: the text to classify (CSV column)
+LABEL = "label"          # raw: the class name (CSV column)
+EMBEDDING = "embedding"  # transformed: the encoder's sentence embedding, float32[512]
+LABEL_ID = "label_id"    # transformed: index of LABEL in the label vocabulary
+LABEL_VOCAB = "label"    # name of the label vocabulary file in the transform graph
+COLUMNS = (TEXT, LABEL)  # the CSV contract, in order
+
+# Outputs of the served model's signatures.
+PROBABILITIES = "probabilities"  # float32[batch, n_classes]
+CLASSES = "classes"              # string[batch, n_classes]: class names, aligned with PROBABILITIES
+TOP_CLASS = "label"              # string[batch]: most probable class
+TOP_SCORE = "score"              # float32[batch]: its probability
+
+# ----------------------------------------------------------------------------------------- signatures
+SERVING_DEFAULT = "serving_default"        # raw text in (TF Serving REST `instances`)
+SERVING_EXAMPLES = "serving_examples"      # serialized tf.Examples in (TFMA, gRPC clients)
+TRANSFORM_FEATURES = "transform_features"  # the transform graph alone, for TFMA
+EXAMPLES_INPUT = "examples"                # the input name of the two tf.Example signatures
+
+# ----------------------------------------------------------------------------------------- components
+# Node ids: what MLMD records and the Kubeflow IR names its tasks.
+EXAMPLE_GEN = "CsvExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "ImportSchemaGen"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+DATA_GATE = "DataGate"
+TRANSFORM = "Transform"
+SERVED_MODEL = "ServedModel"
+TRAINER = "Trainer"
+BASELINE = "ServedModelBaseline"
+EVALUATOR = "Evaluator"
+PUSH_GATE = "PushGate"
+PUSHER = "Pusher"
+COMPONENTS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR, DATA_GATE, TRANSFORM, SERVED_MODEL,
+              TRAINER, BASELINE, EVALUATOR, PUSH_GATE, PUSHER)
+
+
+def output_key(component: str, key: str) -> str:
+    """How the run summary keys an output artifact: "Component.key"."""
+    return f"{component}.{key}"
+
+
+EXAMPLES = output_key(EXAMPLE_GEN, "examples")
+STATISTICS = output_key(STATISTICS_GEN, "statistics")
+SCHEMA = output_key(SCHEMA_GEN, "schema")
+ANOMALIES = output_key(EXAMPLE_VALIDATOR, "anomalies")
+TRANSFORM_GRAPH = output_key(TRANSFORM, "transform_graph")
+TRANSFORMED_EXAMPLES = output_key(TRANSFORM, "transformed_examples")
+SERVED_MODEL_OUT = output_key(SERVED_MODEL, "model")
+MODEL = output_key(TRAINER, "model")
+MODEL_RUN = output_key(TRAINER, "model_run")
+BASELINE_OUT = output_key(BASELINE, "baseline")
+EVALUATION = output_key(EVALUATOR, "evaluation")
+BLESSING = output_key(EVALUATOR, "blessing")
+GATE = output_key(PUSH_GATE, "gate")
+PUSHED_MODEL = output_key(PUSHER, "pushed_model")
+
+TEST_SPLIT = "test"  # the held-out test set's split of the Examples artifact
+ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA's name of the gated metric
+EXAMPLE_COUNT_METRIC = "example_count"
+
+# ----------------------------------------------------------------------------------------- MLMD properties
+SPANS = "spans"                        # Examples: the chosen span numbers, comma-separated
+DATA_FINGERPRINT = "data_fingerprint"  # Examples: TFX's fingerprint of the files read
+BASELINE_SOURCE = "baseline_source"    # "served", "first_model" (baseline) or "none" (nothing served)
+BASELINE_VERSION = "baseline_version"  # the served version number, 0 for first_model
+BASELINE_PATH = "baseline_path"        # what was copied
+BLESSED = "blessed"                    # ModelBlessing (TFX's own name)
+REASON = "reason"                      # PushGate: why the model did or did not go through
+SERVED_VERSION = "served_version"      # PushGate: the version served when it decided
+TRAINING_FINGERPRINT = "training_fingerprint"  # the data (spans, test set) and the training config
+PUSHED = "pushed"                      # Pusher (TFX's own names)
+PUSHED_DESTINATION = "pushed_destination"
+
+# ----------------------------------------------------------------------------------------- the push gate
+class GateReason:
+    """PushGate's verdicts, as recorded in MLMD; EXPLAINED says each in words (summary, report)."""
+    OK = "ok"
+    NOT_BLESSED = "not_blessed"
+    STALE = "stale_baseline"
+    ALREADY_SERVED = "already_served"
+    SAME_TRAINING = "same_training"
+    ROLLED_BACK = "rolled_back"
+    EXPLAINED = {
+        OK: "pushed: blessed against the model served now",
+        NOT_BLESSED: "the Evaluator did not bless the model",
+        STALE: "the served model changed since this candidate was compared with it",
+        ALREADY_SERVED: "this very model is already the served one",
+        SAME_TRAINING: "the served model was trained on the same data with the same config",
+        ROLLED_BACK: "a model trained like this was rolled back (new data or config lifts it)",
+    }
+
+
+# ----------------------------------------------------------------------------------------- the Trainer's model_run
+WARM_START_FILE = "warm_start.json"   # what the warm start did, in words
+INITIAL_HEAD_FILE = "initial_head.npz"  # the head's weights before training
+
+# ----------------------------------------------------------------------------------------- the serving directory
+# TF Serving serves <serving_dir>/<highest number>/ and ignores folders whose name is not a number.
+STAGING_PREFIX = ".staging-"       # a push in progress: <serving_dir>/.staging-<version>/
+ROLLED_BACK_DIR = ".rolled-back"   # versions moved aside by a rollback: <serving_dir>/.rolled-back/<v>-<time>/
+PROVENANCE = os.path.join("assets.extra", "transferline.json")  # in each pushed version; TF Serving ignores it
+
+# ----------------------------------------------------------------------------------------- the work dir
+def reports_dir(work_dir: str, run_id: str = "") -> str:
+    """<work_dir>/reports[/<run id>]: summary.json, report.html, data.html; rollbacks.jsonl beside them."""
+    return os.path.join(work_dir, "reports", run_id) if run_id else os.path.join(work_dir, "reports")
+
+
+def logs_dir(work_dir: str) -> str:
+    """<work_dir>/logs: one log file per run, with everything TF, TFX and Beam printed."""
+    return os.path.join(work_dir, "logs")

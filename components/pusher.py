@@ -1,0 +1,53 @@
+"""The Pusher's executor: TFX's Pusher, but a version appears under the push destination whole or not at all."""
+import json
+import os
+import time
+
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+from components.names import BASELINE_VERSION, PROVENANCE, SPANS, STAGING_PREFIX, TRAINING_FINGERPRINT
+
+
+class AtomicPusherExecutor(pusher_executor.Executor):
+    """TFX's Pusher, but a version appears under the push destination whole or not at all.
+
+    TFX's own Pusher copies straight into ``<base>/<version>/``, so a run killed mid-copy leaves a partial
+    version TF Serving may try to load. This one copies into ``<base>/.staging-<version>/`` and renames it
+    into place (atomic on a local or mounted filesystem; on gs:// a rename is a copy, so TFX's ordering,
+    saved_model.pb last, is kept too). Staging folders left by a killed push are removed first.
+    """
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        self._log_startup(input_dict, output_dict, exec_properties)
+        pushed = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(pushed)
+            return
+        model_path = self.GetModelPath(input_dict)
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        base = destination.filesystem.base_directory
+        fileio.makedirs(base)
+        for name in fileio.listdir(base):
+            if name.rstrip("/").startswith(STAGING_PREFIX):
+                fileio.rmtree(os.path.join(base, name.rstrip("/")))
+        version = str(int(time.time()))
+        while fileio.exists(os.path.join(base, version)):  # two pushes within a second
+            version = str(int(version) + 1)
+        staging, final = os.path.join(base, STAGING_PREFIX + version), os.path.join(base, version)
+        io_utils.copy_dir(model_path, staging, deny_regex_patterns=[r"saved_model\.pb"])
+        gate = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_BLESSING_KEY])
+        fileio.makedirs(os.path.dirname(os.path.join(staging, PROVENANCE)))
+        with fileio.open(os.path.join(staging, PROVENANCE), "w") as f:  # what PushGate and people read later
+            f.write(json.dumps({"version": int(version), "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                "model": model_path, SPANS: gate.get_string_custom_property(SPANS),
+                                TRAINING_FINGERPRINT: gate.get_string_custom_property(TRAINING_FINGERPRINT),
+                                "compared_with_version": gate.get_int_custom_property(BASELINE_VERSION)}))
+        io_utils.copy_file(os.path.join(model_path, "saved_model.pb"), os.path.join(staging, "saved_model.pb"))
+        fileio.rename(staging, final)
+        io_utils.copy_dir(model_path, pushed.uri)  # the archive copy TFX's Pusher keeps
+        self._MarkPushed(pushed, pushed_destination=final, pushed_version=version)

@@ -1,0 +1,41 @@
+"""Flags every command shares, declared once, and the config they add up to."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pipelines.config import Config, load_config
+
+
+def say(message: str) -> None:
+    """A progress or status line: stderr, so stdout holds only the command's result."""
+    print(f"[transferline] {message}", file=sys.stderr, flush=True)
+
+
+def add_config_args(p: argparse.ArgumentParser, *, work_dir: str | None = "work dir of the runs (MLMD, "
+                    "reports; its serving/ holds the models)", data: str | None = None) -> None:
+    """--config, --set, --encoder-handle, --cache-dir; --work-dir and --data where the command uses them."""
+    p.add_argument("--config", metavar="FILE", help="TOML config file (see `transferline config`)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any knob, e.g. --set encoder.handle=/path/to/savedmodel (repeatable)")
+    p.add_argument("--encoder-handle", metavar="HANDLE",
+                   help="'embedded' (default, offline), a SavedModel dir, or a TF-Hub URL")
+    p.add_argument("--cache-dir", metavar="DIR", help="where the embedded encoder is built")
+    if work_dir:
+        p.add_argument("--work-dir", metavar="DIR", help=work_dir)
+    if data:
+        p.add_argument("--data", metavar="DIR", help=data)
+
+
+def config_from(args, *extra_overrides: str) -> Config:
+    """Defaults < --config FILE < --set and the named flags (each a knob of pipelines/config.py)."""
+    overrides = list(args.overrides)
+    for flag, knob, path in (("encoder_handle", "encoder.handle", False), ("cache_dir", "encoder.cache_dir", False),
+                             ("data", "paths.data_dir", True), ("work_dir", "paths.work_dir", True)):
+        value = getattr(args, flag, None)
+        if value:
+            overrides.append(f"{knob}={os.path.abspath(value) if path else value}")
+    config = load_config(args.config, overrides + list(extra_overrides))
+    config.beam.extra_args += getattr(args, "beam_args", [])
+    return config

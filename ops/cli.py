@@ -1,0 +1,60 @@
+"""The `transferline` command line. Thin: each command lives in its own module, which registers its flags.
+
+A UserError (components/errors.py) exits with its code and one paragraph, never a traceback; anything
+else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+# tf.keras must be Keras 2 (tf_keras) before TensorFlow is first imported: TF-Hub layers and
+# TF Serving-loadable SavedModels need it (see README, "Install").
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Google client libraries warn about Python 3.11's end of life in every Beam worker process.
+os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+# Only light modules at import time: TFX takes ~10 s to import, and `--help` should not wait for it.
+from components.errors import Busy, DataRejected, KubeflowError, UserError  # noqa: E402
+from ops import encoder, kubeflow_commands, predict, report, rollback, run, schema, serve, study  # noqa: E402
+
+COMMANDS = (run, rollback, predict, encoder, schema, report, serve, study, kubeflow_commands)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transferline",
+        description="Text classification by transfer learning, as a TFX pipeline: "
+                    "Universal Sentence Encoder embeddings + a small Keras head.",
+        epilog=f"exit codes: 0 done; {UserError.exit_code} a usage, config, input or encoder-handle error; "
+               f"{DataRejected.exit_code} the data was rejected (nothing trained or pushed); "
+               f"{KubeflowError.exit_code} Kubeflow Pipelines unreachable or refused the request; "
+               f"{Busy.exit_code} another run or rollback holds the work dir (nothing done).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Busy as e:
+        print(f"transferline: {e}", file=sys.stderr)
+        return e.exit_code
+    except UserError as e:
+        print(f"transferline: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("transferline: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""`transferline encoder build | check` and `transferline config`: the encoder and the effective config."""
+from __future__ import annotations
+
+from ops.args import add_config_args, config_from, say
+
+
+def register(sub) -> None:
+    p = sub.add_parser("config", help="print the effective config as TOML (a starting config file)")
+    add_config_args(p, work_dir=None)
+    p.set_defaults(func=config_command)
+
+    enc = sub.add_parser("encoder", help="the sentence encoder: build the embedded one, check a handle")
+    enc_sub = enc.add_subparsers(dest="encoder_command", metavar="ACTION", required=True)
+    p = enc_sub.add_parser("build", help="build the embedded USE SavedModel (idempotent); prints its path")
+    add_config_args(p, work_dir=None)
+    p.add_argument("--force", action="store_true", help="rebuild even if a build exists")
+    p.set_defaults(func=build_command)
+    p = enc_sub.add_parser("check", help="load an encoder handle and check it embeds strings")
+    add_config_args(p, work_dir=None)
+    p.set_defaults(func=check_command)
+
+
+def config_command(args) -> int:
+    from pipelines.config import to_toml
+
+    print(to_toml(config_from(args)), end="")
+    return 0
+
+
+def build_command(args) -> int:
+    from components.encoder import main_build
+
+    return main_build(config_from(args).encoder.cache_dir or None, force=args.force)
+
+
+def check_command(args) -> int:
+    from components.encoder import load_encoder
+
+    config = config_from(args)
+    encoder = load_encoder(config.encoder.handle, config.encoder.cache_dir or None, log=say)
+    import tensorflow as tf
+
+    dim = encoder(tf.constant(["contract probe"])).shape[1]
+    print(f"ok: {config.encoder.handle} embeds strings into {dim}-d float32 vectors")
+    return 0

@@ -1,0 +1,69 @@
+"""`transferline run` and `transferline retrain`: the pipeline, locally, ending with its summary."""
+from __future__ import annotations
+
+import sys
+
+from components.errors import DataRejected, format_problems
+from components.names import COMPONENTS
+from ops.args import add_config_args, config_from, say
+
+
+def register(sub) -> None:
+    for name, text in (("run", "run the pipeline locally (LocalDagRunner)"),
+                       ("retrain", "run over the current spans (for cron): cheap and says so when no new data "
+                                   "arrived; one at a time per work dir")):
+        p = sub.add_parser(name, help=text)
+        add_config_args(p, work_dir="pipeline root, MLMD, reports and logs",
+                        data="training data root (span-N/ folders of CSV)")
+        p.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
+                       help="extra Beam pipeline arg, passed through (repeatable), e.g. "
+                            "--beam-arg=--runner=FlinkRunner")
+        p.add_argument("--verbose", action="store_true", help="show TFX and Beam logs (else: in the run's log file)")
+        p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    config = config_from(args)
+    say(f"pipeline '{config.pipeline_name}': data {config.paths.data_dir}, work dir {config.paths.work_dir}, "
+        f"encoder {config.encoder.handle}")
+    from pipelines.work_lock import exclusive
+
+    with exclusive(config.paths.work_dir):  # before TFX's ~10 s import: a second run is refused at once
+        from pipelines import local_runner
+        from ops import summary
+
+        try:
+            done = local_runner.run(config, verbose=args.verbose)
+        except DataRejected as rejected:
+            _explain_rejection(config, rejected)
+            return rejected.exit_code
+    s = done.summary
+    print(summary.format_summary(s, done.durations))
+    path = summary.write_summary(s, config.paths.work_dir, done.durations)
+    try:
+        from ops import report
+
+        print(f"  report: {report.write_report(config, s.run_id)[0]}")
+    except Exception as e:  # noqa: BLE001  (the run itself succeeded; say why the page is missing)
+        say(f"warning: the HTML report was not written ({e}); try `transferline report`")
+    print(f"  summary: {path}")
+    if done.log_path:
+        print(f"  log: {done.log_path}")
+    if args.command == "retrain" and set(s.executions.values()) == {"CACHED"} and len(s.executions) == len(
+            COMPONENTS):
+        say("no new data since the last run: everything cached, nothing retrained or pushed")
+    return 0
+
+
+def _explain_rejection(config, rejected: DataRejected) -> None:
+    """Why the data was rejected, and TFDV's HTML page (statistics + anomalies)."""
+    from ops import rejection
+
+    print("transferline: the data was rejected; nothing was trained or pushed, the served model is unchanged.",
+          file=sys.stderr)
+    print(format_problems(rejected.problems), file=sys.stderr)
+    stopped, page = rejection.write_rejection_report(config, rejected)
+    if stopped:
+        print(f"  stopped at: {stopped}", file=sys.stderr)
+    if page:
+        print(f"  data report (TFDV statistics and anomalies): {page}", file=sys.stderr)

@@ -1,0 +1,93 @@
+"""What a local run shows: our progress lines on the terminal, everything else in the run's log file.
+
+TensorFlow, TFX, absl and Beam write to stderr from Python and from C++ (and, in multi-processing mode,
+from worker processes), including harmless `Exception ignored in: AtomicFunction.__del__` tracebacks. A
+newcomer reads those as failures. So, unless `--verbose`, file descriptor 2 itself points at
+``<work_dir>/logs/<time>.log`` for the run, and progress goes to a duplicate of the real stderr.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+
+from components.names import logs_dir
+
+
+class ComponentProgress(logging.Handler):
+    """Turns LocalDagRunner's 'Component X is running/finished.' log records into timed progress lines."""
+
+    def __init__(self, out):
+        super().__init__(logging.INFO)
+        self.out = out
+        self.started: dict[str, float] = {}
+        self.durations: dict[str, float] = {}
+
+    def emit(self, record):
+        if record.msg not in ("Component %s is running.", "Component %s is finished."):
+            return
+        node = record.args[0]
+        if record.msg.endswith("running."):
+            self.started[node] = time.monotonic()
+            print(f"[transferline] {node:<22} running ...", file=self.out, flush=True)
+        else:
+            self.durations[node] = time.monotonic() - self.started.get(node, time.monotonic())
+            print(f"[transferline] {node:<22} done in {self.durations[node]:6.1f} s", file=self.out, flush=True)
+
+
+class RunLog:
+    """The open run: ``out`` is the terminal (our lines), ``path`` the log file (None when verbose)."""
+
+    def __init__(self, out, path: str | None, progress: ComponentProgress):
+        self.out, self.path, self.progress = out, path, progress
+
+
+def _log_unraisable(log_file):
+    """Exceptions Python can only report (a __del__ at interpreter exit) go to the log, not the terminal."""
+    def hook(unraisable):
+        print(f"Exception ignored in: {unraisable.object!r}: {unraisable.exc_type.__name__}: "
+              f"{unraisable.exc_value}", file=log_file, flush=True)
+    return hook
+
+
+@contextlib.contextmanager
+def captured(work_dir: str, verbose: bool, out=None):
+    """Yields a RunLog for one run; restores stderr afterwards (the log stays the unraisable hook's target)."""
+    from absl import logging as absl_logging
+
+    out = out or sys.stderr
+    absl = logging.getLogger("absl")
+    absl_logging.set_verbosity(absl_logging.INFO)  # TFX's progress records come at INFO
+    if verbose:
+        progress = ComponentProgress(out)
+        absl.addHandler(progress)
+        try:
+            yield RunLog(out, None, progress)
+        finally:
+            absl.removeHandler(progress)
+        return
+    os.makedirs(logs_dir(work_dir), exist_ok=True)
+    path = os.path.join(logs_dir(work_dir), time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}.log")
+    log_file = open(path, "a", buffering=1, encoding="utf-8")
+    sys.stderr.flush()
+    terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    saved_fd = os.dup(2)
+    os.dup2(log_file.fileno(), 2)  # C++ logs, warnings and worker processes too
+    progress = ComponentProgress(terminal if out is sys.stderr else out)
+    to_file = logging.StreamHandler(log_file)
+    for name in ("absl", "apache_beam", "tensorflow"):
+        logger = logging.getLogger(name)
+        logger.propagate = False  # the root logger would print everything
+        logger.addHandler(to_file)
+    absl.addHandler(progress)
+    sys.unraisablehook = _log_unraisable(log_file)
+    try:
+        yield RunLog(progress.out, path, progress)
+    finally:
+        absl.removeHandler(progress)
+        sys.stderr.flush()
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+        terminal.close()
