@@ -162,13 +162,15 @@ def test_dockerfile_builds_the_layout_the_pipeline_expects():
     assert "TF_USE_LEGACY_KERAS=1" in text and f"TRANSFERLINE_CACHE={IMAGE_ROOT}/cache" in text
     assert "--no-deps --ignore-requires-python" in text and "-r requirements.lock" in text
     assert f"transferline bake --root {IMAGE_ROOT}" in text
-    for copied in re.findall(r"^COPY (\S+)", text, re.M):  # everything it copies exists here
-        assert os.path.exists(os.path.join(REPO, copied)), copied
+    copied = re.findall(r"^COPY (\S+)", text, re.M)
+    for path in copied:  # everything it copies exists here
+        assert os.path.exists(os.path.join(REPO, path)), path
+    assert {"components", "pipelines", "ops"} <= set(copied)  # every package pyproject installs
 
 
 def test_code_the_image_runs_parses_as_python_3_10():
     """The TFX 1.16 image is Python 3.10; this project is developed on 3.11."""
-    for path in glob.glob(os.path.join(REPO, "pipelines", "*.py")) + glob.glob(os.path.join(REPO, "components", "*.py")):
+    for path in sum((glob.glob(os.path.join(REPO, package, "*.py")) for package in ("pipelines", "components", "ops")), []):
         with open(path) as f:
             ast.parse(f.read(), path, feature_version=(3, 10))
 
