@@ -90,7 +90,7 @@ class Services:
 
 
 @contextlib.contextmanager
-def services(start_timeout: float = 90, env: dict | None = None):
+def services(start_timeout: float = 90, job_timeout: int = 900, env: dict | None = None):
     """Starts the worker pool and the job service; yields a Services; stops both (bounded) on the way out."""
     env = {**os.environ, **(env or {})}
     # The pool starts each SDK worker as plain `python` (worker_pool_main): this interpreter's, first on PATH.
@@ -110,8 +110,11 @@ def services(start_timeout: float = 90, env: dict | None = None):
                 env=env, stdout=job_log, stderr=subprocess.STDOUT, text=True))
             _wait_listening(pool_port, procs[0], "the SDK worker pool", pool_log, start_timeout)
             _wait_listening(job_port, procs[1], "the job service", job_log, start_timeout)
+            # --job_server_timeout bounds each Beam job: the PortableRunner client also applies it to the job's
+            # state stream, so with Beam's default (60 s) any job running longer fails "Deadline Exceeded".
             yield Services(["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
-                            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"],
+                            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}",
+                            f"--job_server_timeout={job_timeout}"],
                            pool_log, job_log)
         finally:
             for proc in reversed(procs):

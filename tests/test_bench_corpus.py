@@ -1,4 +1,4 @@
-"""bench/corpus.py: the bench corpus is distinct, labelled with TREC's classes, and reproducible (fast)."""
+"""bench/corpus.py and bench/tables.py: a distinct, labelled, reproducible corpus; targets judged right (fast)."""
 import csv
 
 from bench import corpus
@@ -25,3 +25,14 @@ def test_same_seed_same_file_other_seed_other_rows(tmp_path):
     assert corpus.texts(500, seed=1) != corpus.texts(500)
     with open(f"{a}/span-1/questions.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 500
+
+
+def test_targets_are_judged_as_the_issue_states_them():
+    from bench import tables
+
+    assert tables._met("P1_first_run_over_encoder", 40.0, wall_s=59.0).startswith("met")  # <= 60 s wall
+    assert tables._met("P1_first_run_over_encoder", 24.0, wall_s=90.0) == "met"          # or <= 25x
+    assert tables._met("P1_first_run_over_encoder", 30.0, wall_s=90.0).startswith("NOT met")
+    assert tables._met("P3_transform_over_direct_throughput", 0.79).startswith("NOT met")
+    assert tables._met("P6_peak_rss_largest_over_smallest", 1.5) == "met"
+    assert tables._met("P4a_served_p50_over_encoder", 9.0) == ""  # no target
