@@ -16,7 +16,8 @@ print("[transferline] A                      running ...", file=sys.stderr, flus
 burn(0.6)
 print("[transferline] A                      done in    0.6 s", file=sys.stderr, flush=True)
 print("[transferline] B                      running ...", file=sys.stderr, flush=True)
-subprocess.run([sys.executable, "-c", "import time\nend = time.process_time() + 1.2\nwhile time.process_time() < end: pass"])
+child = "import time\nend = time.process_time() + 1.2\nwhile time.process_time() < end: pass"
+subprocess.run([sys.executable, "-c", child])
 print("[transferline] B                      done in    1.2 s", file=sys.stderr, flush=True)
 print("summary: none")
 """
