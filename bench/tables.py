@@ -55,7 +55,7 @@ def render(r: dict, sizes: list[int]) -> str:
          "P1cpu_first_run_over_encoder", mb(first)),
         ("P2 cached re-run / first run", f"{cached['wall_s']:.1f} s / {first['wall_s']:.1f} s",
          "P2_cached_over_first", mb(cached)),
-        (f"P3 Transform / direct encoder, {r['p3_rows'] // 1000}k rows",
+        (f"P3 Transform / direct encoder, {r['p3_rows']:,} rows",
          f"{r['transform_texts_per_s']:,.0f} / {r['direct_encoder_texts_per_s']:,.0f} texts/s",
          "P3_transform_over_direct_throughput", mb(p3)),
         ("P3 same, texts per CPU s",
@@ -76,10 +76,10 @@ def render(r: dict, sizes: list[int]) -> str:
          "texts/s", "P4f_http_batch64_throughput_over_in_process", f"{h['server_peak_rss_mb']:,.0f} MB"),
     ]
     for n in sizes[1:]:
-        rows.append((f"P5 first run at {n // 1000}k / {lo // 1000}k rows",
+        rows.append((f"P5 first run at {n:,} / {lo:,} rows",
                      f"{runs[f'rows_{n}']['wall_s']:.1f} s / {runs[f'rows_{lo}']['wall_s']:.1f} s",
                      f"P5_run_{n}_over_{lo}", mb(runs[f"rows_{n}"])))
-    rows.append((f"P6 peak RSS at {hi // 1000}k / {lo // 1000}k rows",
+    rows.append((f"P6 peak RSS at {hi:,} / {lo:,} rows",
                  f"{runs[f'rows_{hi}']['peak_rss_mb']:,.0f} / {runs[f'rows_{lo}']['peak_rss_mb']:,.0f} MB",
                  "P6_peak_rss_largest_over_smallest", mb(runs[f"rows_{hi}"])))
     out = [f"{r['train_texts']:,} training + {r['test_texts']} test texts, {r['cpus']} CPUs, bench "
