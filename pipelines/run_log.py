@@ -75,7 +75,8 @@ def captured(work_dir: str, verbose: bool, out=None):
     terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
     saved_fd = os.dup(2)
     os.dup2(log_file.fileno(), 2)  # C++ logs, warnings and worker processes too
-    progress = ComponentProgress(terminal if out is sys.stderr else out)
+    python_stderr, sys.stderr = sys.stderr, log_file  # in case sys.stderr is not fd 2 (a test harness, say)
+    progress = ComponentProgress(terminal if out is python_stderr else out)
     to_file = logging.StreamHandler(log_file)
     for name in ("absl", "apache_beam", "tensorflow"):
         logger = logging.getLogger(name)
@@ -88,6 +89,7 @@ def captured(work_dir: str, verbose: bool, out=None):
     finally:
         absl.removeHandler(progress)
         sys.stderr.flush()
+        sys.stderr = python_stderr
         os.dup2(saved_fd, 2)
         os.close(saved_fd)
         terminal.close()
