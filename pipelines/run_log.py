@@ -78,8 +78,8 @@ def captured(work_dir: str, verbose: bool, out=None):
     python_stderr, sys.stderr = sys.stderr, log_file  # in case sys.stderr is not fd 2 (a test harness, say)
     progress = ComponentProgress(terminal if out is python_stderr else out)
     to_file = logging.StreamHandler(log_file)
-    for name in ("absl", "apache_beam", "tensorflow"):
-        logger = logging.getLogger(name)
+    loggers = [logging.getLogger(name) for name in ("absl", "apache_beam", "tensorflow")]
+    for logger in loggers:
         logger.propagate = False  # the root logger would print everything
         logger.addHandler(to_file)
     absl.addHandler(progress)
@@ -88,6 +88,8 @@ def captured(work_dir: str, verbose: bool, out=None):
         yield RunLog(progress.out, path, progress)
     finally:
         absl.removeHandler(progress)
+        for logger in loggers:
+            logger.removeHandler(to_file)
         sys.stderr.flush()
         sys.stderr = python_stderr
         os.dup2(saved_fd, 2)
