@@ -42,20 +42,21 @@ def command(args) -> int:
     return 0
 
 
-def write_report(config: Config, run: str | None = None) -> tuple[str, str]:
-    """Writes <work_dir>/reports/<run>/report.html; returns (its path, a short terminal summary)."""
+def write_report(config: Config, run=None) -> tuple[str, str]:
+    """Writes <work_dir>/reports/<run>/report.html; returns (its path, a short terminal summary).
+
+    ``run``: a run id or index (default: the latest), or the RecordedRun the caller has already read.
+    """
     from ops.report_data import data_section, lineage_section  # TFX, TFMA: not for `transferline --help`
     from ops.summary import format_summary
-    from pipelines.runs import class_names, connect, pick_run, run_outputs, summarize_run
+    from pipelines.runs import RecordedRun, read_run
 
-    if not os.path.exists(config.metadata_path):
-        raise NotFound(f"no pipeline metadata in {config.paths.work_dir}; run `transferline run` first "
-                          "(or give --work-dir)")
-    store = connect(config.metadata_path)
-    context = pick_run(store, config.pipeline_name, run)
-    states, outputs = run_outputs(store, context)
-    classes = class_names(outputs)
-    summary = summarize_run(config.pipeline_name, context, states, outputs, classes)
+    if not isinstance(run, RecordedRun):
+        if not os.path.exists(config.metadata_path):
+            raise NotFound(f"no pipeline metadata in {config.paths.work_dir}; run `transferline run` first "
+                           "(or give --work-dir)")
+        run = read_run(config.metadata_path, config.pipeline_name, run)
+    store, context, outputs, classes, summary = run.store, run.context, run.outputs, run.classes, run.summary
 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>transferline run {_e(summary.run_id)}"
              f"</title><style>{_STYLE}</style></head><body>",

@@ -19,13 +19,13 @@ from components.serving_dir import served_versions
 from pipelines import run_log
 from pipelines.config import Config
 from pipelines.pipeline import create_pipeline, stage_schema_file
-from pipelines.runs import RunSummary, summarize
+from pipelines.runs import RecordedRun, read_run
 from pipelines.work_lock import exclusive
 
 
 @dataclasses.dataclass
 class LocalRun:
-    summary: RunSummary
+    record: RecordedRun          # the run as MLMD holds it (record.summary: in words)
     durations: dict[str, float]  # component id -> wall seconds, for the components that ran
     log_path: str | None         # everything TF, TFX and Beam printed (None with verbose)
 
@@ -67,9 +67,9 @@ def _run(config: Config, log: run_log.RunLog) -> LocalRun:
                     print(f"[transferline] the run failed; TFX and Beam logs: {log.path}", file=log.out)
                 raise
             raise rejected from None
-        result = summarize(config.metadata_path, config.pipeline_name)
-        if result.gate_reason != GateReason.STALE or refresh:
-            return LocalRun(result, log.progress.durations, log.path)
+        record = read_run(config.metadata_path, config.pipeline_name)
+        if record.summary.gate_reason != GateReason.STALE or refresh:
+            return LocalRun(record, log.progress.durations, log.path)
         # A cached comparison against a model that is no longer served: compare again, with what is.
         refresh = served_versions(config.serving_dir)[-1]
         print(f"[transferline] the served model changed since this candidate was compared; "

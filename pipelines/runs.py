@@ -169,12 +169,30 @@ def _warm_start(outputs) -> str:
     return f"from served version {prop(served[0], BASELINE_VERSION)}" if served else "from the served model"
 
 
-def summarize(metadata_path: str, pipeline_name: str, run: str | int | None = None) -> RunSummary:
-    """Summary of a run (default: the latest) of ``pipeline_name`` in the MLMD at ``metadata_path``."""
+@dataclasses.dataclass
+class RecordedRun:
+    """One run as MLMD holds it, read once: what the summary and the report are made from."""
+    store: mlmd.MetadataStore
+    context: metadata_store_pb2.Context
+    states: dict[str, str]
+    outputs: dict[str, list]
+    classes: list[str]
+    summary: RunSummary
+
+
+def read_run(metadata_path: str, pipeline_name: str, run: str | int | None = None) -> RecordedRun:
+    """A run (default: the latest) of ``pipeline_name`` in the MLMD at ``metadata_path``."""
     store = connect(metadata_path)
-    run = pick_run(store, pipeline_name, run)
-    states, outputs = run_outputs(store, run)
-    return summarize_run(pipeline_name, run, states, outputs, class_names(outputs))
+    context = pick_run(store, pipeline_name, run)
+    states, outputs = run_outputs(store, context)
+    classes = class_names(outputs)
+    return RecordedRun(store, context, states, outputs, classes,
+                       summarize_run(pipeline_name, context, states, outputs, classes))
+
+
+def summarize(metadata_path: str, pipeline_name: str, run: str | int | None = None) -> RunSummary:
+    """The summary of a run (default: the latest)."""
+    return read_run(metadata_path, pipeline_name, run).summary
 
 
 def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict[str, list],

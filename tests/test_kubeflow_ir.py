@@ -118,7 +118,7 @@ def test_knobs_land_where_the_components_read_them(compiled):
                     if m["class_name"] == "SparseCategoricalAccuracy")
     assert accuracy["threshold"]["value_threshold"]["lower_bound"] == 0.77
     trainer = json.loads(param(spec, "Trainer", "custom_config"))
-    assert trainer["hidden_units"] == 128 and trainer["learning_rate"] == 0.002
+    assert trainer["trainer"]["hidden_units"] == 128 and trainer["trainer"]["learning_rate"] == 0.002
     transform = json.loads(param(spec, "Transform", "custom_config"))
     assert transform["encoder_handle"] == "gs://bucket-x/encoders/use-m3"
     assert param(spec, "Transform", "preprocessing_fn") == "components.transform.preprocessing_fn"
