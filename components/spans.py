@@ -31,6 +31,7 @@ from tfx.utils import proto_utils
 from google.protobuf import struct_pb2
 
 from components.errors import NoSpans
+from components.span_folders import choose, skipped_message  # noqa: F401  (pure, TF-free)
 from components.names import DATA_FINGERPRINT, SKIPPED_SPANS, SPANS, TEST_SPLIT
 
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
@@ -56,22 +57,6 @@ def span_data_dirs(data_dir: str, files: str) -> dict[int, str]:
     """The span-N folders holding at least one data file: a folder still being filled is not a span yet."""
     with_data = {n for n, names_ in span_files(data_dir, files).items() if names_}
     return {n: folder for n, folder in span_dirs(data_dir).items() if n in with_data}
-
-
-def choose(listing: dict[int, list[str]], window: int = 0) -> tuple[list[int], list[int]]:
-    """(the newest `window` spans with data files, oldest first (0 = all); the span folders skipped: no data file).
-
-    A span-N/ folder with no data file yet (just created, an upload in progress, only a README or temporary
-    files) is skipped, not an error: a scheduled retrain between `mkdir span-N` and the upload trains on the
-    spans that are complete, and the run says which folders it skipped.
-    """
-    ready = sorted(n for n, files in listing.items() if files)
-    return (ready[-window:] if window else ready), sorted(n for n, files in listing.items() if not files)
-
-
-def skipped_message(data_dir: str, skipped: list[int], files: str) -> str:
-    return (f"skipped {', '.join(f'span-{n}/' for n in skipped)} under {data_dir}: no file matching '{files}' yet "
-            "(a span is read once its data file is there)")
 
 
 def choose_spans(data_dir: str, window: int = 0, files: str = "*.csv") -> list[int]:

@@ -52,7 +52,7 @@ def _run(config: Config, log: run_log.RunLog) -> LocalRun:
               "marked in MLMD", file=log.out)
     files = config.data.file_pattern.split("/", 1)[-1]
     skipped = spans.choose(spans.span_files(config.paths.data_dir, files))[1]
-    if skipped:  # a span folder still being filled: not a span yet (components/spans.py, choose)
+    if skipped:  # a span folder still being filled: not a span yet (components/span_folders.py)
         print(f"[transferline] {spans.skipped_message(config.paths.data_dir, skipped, files)}", file=log.out)
     handle = resolve_handle(config.encoder.handle, config.encoder.cache_dir or None,
                             log=lambda m: print(f"[transferline] {m}", file=log.out))
