@@ -95,7 +95,8 @@ def _anomaly_problems(anomalies) -> list[dict]:
             report.ParseFromString(f.read())
         for feature, info in sorted(report.anomaly_info.items()):
             for reason in info.reason:
-                found[(f"feature '{feature}'", f"{reason.short_description}: {reason.description}")].append(split)
+                # repr: a name with an invisible character (a BOM) shows it escaped, '\ufefftext'.
+                found[(f"feature {feature!r}", f"{reason.short_description}: {reason.description}")].append(split)
         if report.HasField("dataset_anomaly_info"):
             for reason in report.dataset_anomaly_info.reason:
                 found[("dataset", f"{reason.short_description}: {reason.description}")].append(split)

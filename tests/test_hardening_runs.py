@@ -36,7 +36,8 @@ def noise(result):
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
+def base(tmp_path_factory):
+    """The shared work dir and its data, before any run."""
     root = tmp_path_factory.mktemp("hardening")
     train = stratified(read_rows(TRAIN_CSV), 160, seed=11)
     write_csv(str(root / "data" / "span-1" / "questions.csv"), train)
@@ -45,14 +46,22 @@ def work(tmp_path_factory):
     runs = PipelineRuns(root, root / "data", root / "test",
                         extra=["--set", "beam.direct_running_mode=in_memory", "--set", "trainer.max_epochs=3",
                                "--set", "gate.min_accuracy=0.0"])
-    state = {"runs": runs, "root": root, "train": train, "test": test}
+    return {"runs": runs, "root": root, "train": train, "test": test}
+
+
+@pytest.fixture(scope="module")
+def work(base):
+    from pipelines.runs import connect, run_contexts, summarize
+
+    state, runs = dict(base), base["runs"]
+    first = len(run_contexts(connect(runs.metadata_path), "transferline")) if os.path.exists(runs.metadata_path) else 0
+    state["first"] = first  # the killed run's index (another test may have run in this work dir before)
     state["killed"] = subprocess.run(
         [sys.executable, "-c", KILL_AFTER_RENAME, "run", "--config", runs.config, *runs.extra],
         capture_output=True, text=True, timeout=1500, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     state["after_kill"] = versions(runs.serving_dir)
-    state["dead"] = runs.summary(0)  # no process holds the lock: lock_held below
-    from pipelines.runs import summarize
-    state["dead_unlocked"] = summarize(runs.metadata_path, "transferline", 0, lock_held=False)
+    state["dead"] = runs.summary(first)  # as if a process held the lock (the default)
+    state["dead_unlocked"] = summarize(runs.metadata_path, "transferline", first, lock_held=False)
     state["rerun"] = runs.run()
     state["after_rerun"] = versions(runs.serving_dir)
     return state
@@ -73,7 +82,7 @@ def test_a_push_killed_after_its_rename_is_recorded_on_rerun_not_pushed_twice(wo
 def test_a_killed_run_is_shown_as_interrupted_and_marked_by_the_next(work):
     assert work["dead_unlocked"].interrupted == "Pusher"  # before: RUNNING, and nobody holds the lock
     assert work["dead"].interrupted == ""  # the same state while a process holds the lock: maybe alive
-    marked = work["runs"].summary(0)  # after the re-run marked it
+    marked = work["runs"].summary(work["first"])  # after the re-run marked it
     assert marked.executions["Pusher"] == "CANCELED" and marked.interrupted == "Pusher"
     assert f"run {marked.run_id} was interrupted during Pusher" in work["rerun"].stderr
 
@@ -129,7 +138,8 @@ def test_leakage_above_the_bound_halts_the_run(work):
     assert noise(result) == []
 
 
-def test_a_bom_file_and_a_trailing_space_label_are_named_with_file_and_line(work):
+def test_a_bom_file_and_a_trailing_space_label_are_named_with_file_and_line(base):
+    work = base
     root, runs = work["root"], work["runs"]
     span = root / "bad" / "span-1" / "questions.csv"
     write_csv(str(span), work["train"] + [{"text": "Who painted the Mona Lisa ?", "label": "HUM "}])
