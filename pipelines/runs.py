@@ -93,7 +93,7 @@ def run_outputs(store: mlmd.MetadataStore, run_context) -> tuple[dict[str, str],
     """(component id -> execution state, "Component.key" -> output artifacts) for one run."""
     node_type = store.get_context_type("node")
     states, outputs = {}, {}
-    for execution in store.get_executions_by_context(run_context.id):
+    for execution in sorted(store.get_executions_by_context(run_context.id), key=lambda e: e.id):  # run order
         node = next(c for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type.id)
         component = node.name.split(".", 1)[1]
         states[component] = _STATE.Name(execution.last_known_state)
@@ -101,7 +101,7 @@ def run_outputs(store: mlmd.MetadataStore, run_context) -> tuple[dict[str, str],
                   if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
         by_id = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
         for e in events:
-            key = f"{component}.{e.path.steps[0].key}"
+            key = names.output_key(component, e.path.steps[0].key)
             outputs.setdefault(key, []).append(by_id[e.artifact_id])
     return states, outputs
 

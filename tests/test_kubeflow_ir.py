@@ -13,6 +13,8 @@ from google.protobuf import json_format
 
 from conftest import REPO, run_cli
 
+pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
+
 ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 KNOBS = ["gate.min_accuracy=0.77", "trainer.hidden_units=128", "trainer.learning_rate=0.002",
          "contract.max_text_chars=500", "data.train_spans=2", "kubeflow.image=registry.example/team/transferline:abc123",

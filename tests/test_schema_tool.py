@@ -2,6 +2,9 @@
 import os
 
 from conftest import REPO, TRAIN_CSV, read_rows, run_cli, stratified, write_csv
+import pytest
+
+pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
 
 SCHEMA = os.path.join(REPO, "pipelines", "schema", "schema.pbtxt")
 
