@@ -63,6 +63,8 @@ EVALUATION = output_key(EVALUATOR, "evaluation")
 BLESSING = output_key(EVALUATOR, "blessing")
 GATE = output_key(PUSH_GATE, "gate")
 PUSHED_MODEL = output_key(PUSHER, "pushed_model")
+GATE_ROWS = output_key(DATA_GATE, "gate_rows")      # eval + test rows (Integer value artifacts)
+LEAKED_ROWS = output_key(DATA_GATE, "leaked_rows")  # of those, rows whose text is also a training text
 
 TEST_SPLIT = "test"  # the held-out test set's split of the Examples artifact
 ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA's name of the gated metric
@@ -70,6 +72,7 @@ EXAMPLE_COUNT_METRIC = "example_count"
 
 # ----------------------------------------------------------------------------------------- MLMD properties
 SPANS = "spans"                        # Examples: the chosen span numbers, comma-separated
+SKIPPED_SPANS = "skipped_spans"        # Examples: span folders with no data file yet, comma-separated
 DATA_FINGERPRINT = "data_fingerprint"  # Examples: TFX's fingerprint of the files read
 BASELINE_SOURCE = "baseline_source"    # "served", "first_model" (baseline) or "none" (nothing served)
 BASELINE_VERSION = "baseline_version"  # the served version number, 0 for first_model
@@ -80,6 +83,10 @@ SERVED_VERSION = "served_version"      # PushGate: the version served when it de
 TRAINING_FINGERPRINT = "training_fingerprint"  # the data (spans, test set) and the training config
 PUSHED = "pushed"                      # Pusher (TFX's own names)
 PUSHED_DESTINATION = "pushed_destination"
+PUSHED_VERSION = "pushed_version"
+ALREADY_PRESENT = "already_present"    # Pusher: 1 = the model was found already under the serving dir
+INTERRUPTED = "interrupted"            # an execution whose process died while it ran (pipelines/runs.py)
+ROLLBACK_EXECUTION_TYPE = "transferline.Rollback"  # MLMD execution type of `transferline rollback`
 
 # ----------------------------------------------------------------------------------------- the push gate
 class GateReason:

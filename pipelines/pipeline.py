@@ -177,12 +177,15 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         anomalies=example_validator.outputs["anomalies"],
         examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
         data_dir=config.paths.data_dir,
         file_pattern=config.data.file_pattern,
+        test_data_dir=test_dir,
         max_text_chars=config.contract.max_text_chars,
         max_duplicate_fraction=config.contract.max_duplicate_fraction,
         max_label_drift=config.contract.max_label_drift,
-        max_length_drift=config.contract.max_length_drift).with_id(names.DATA_GATE)
+        max_length_drift=config.contract.max_length_drift,
+        max_leakage_fraction=config.contract.max_leakage_fraction).with_id(names.DATA_GATE)
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],

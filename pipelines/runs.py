@@ -15,7 +15,8 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components import names
 from components.errors import NotFound
-from components.names import BASELINE_SOURCE, BASELINE_VERSION, REASON, SPANS, TEST_SPLIT
+from components.names import (BASELINE_SOURCE, BASELINE_VERSION, INTERRUPTED, REASON, ROLLBACK_EXECUTION_TYPE,
+                              SKIPPED_SPANS, SPANS, TEST_SPLIT)
 
 _STATE = metadata_store_pb2.Execution.State
 
@@ -36,6 +37,12 @@ class RunSummary:
     spans: list[int] = dataclasses.field(default_factory=list)  # the spans this run trained on
     held_out_test: bool = False              # whether the gate also used the fixed held-out test set
     warm_start: str = ""                     # "from served version N" or "fresh start: why"
+    skipped_spans: list[int] = dataclasses.field(default_factory=list)  # span folders with no data file yet
+    gate_rows: int | None = None             # eval + test rows (DataGate)
+    leaked_rows: int | None = None           # of those, texts also in the training data
+    already_present: bool = False            # the Pusher found this model already pushed (a killed push)
+    rolled_back: dict = dataclasses.field(default_factory=dict)  # the rollback that moved the pushed version aside
+    interrupted: str = ""                    # the component whose process died while it ran, if any
 
     @property
     def ran(self) -> list[str]:
@@ -180,32 +187,42 @@ class RecordedRun:
     summary: RunSummary
 
 
-def read_run(metadata_path: str, pipeline_name: str, run: str | int | None = None) -> RecordedRun:
-    """A run (default: the latest) of ``pipeline_name`` in the MLMD at ``metadata_path``."""
+def read_run(metadata_path: str, pipeline_name: str, run: str | int | None = None, *,
+             lock_held: bool = True) -> RecordedRun:
+    """A run (default: the latest) of ``pipeline_name`` in the MLMD at ``metadata_path``.
+    ``lock_held``: whether a process holds the work dir's lock now (False: a RUNNING execution is dead)."""
     store = connect(metadata_path)
     context = pick_run(store, pipeline_name, run)
     states, outputs = run_outputs(store, context)
     classes = class_names(outputs)
     return RecordedRun(store, context, states, outputs, classes,
-                       summarize_run(pipeline_name, context, states, outputs, classes))
+                       summarize_run(pipeline_name, context, states, outputs, classes, rollbacks(store),
+                                     interrupted_component(store, context, lock_held)))
 
 
-def summarize(metadata_path: str, pipeline_name: str, run: str | int | None = None) -> RunSummary:
+def summarize(metadata_path: str, pipeline_name: str, run: str | int | None = None, *,
+              lock_held: bool = True) -> RunSummary:
     """The summary of a run (default: the latest)."""
-    return read_run(metadata_path, pipeline_name, run).summary
+    return read_run(metadata_path, pipeline_name, run, lock_held=lock_held).summary
 
 
 def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict[str, list],
-                  classes: list[str]) -> RunSummary:
-    """The summary of one run from what ``run_outputs`` read (``classes``: ``class_names(outputs)``)."""
+                  classes: list[str], rollbacks_: list[dict] = (), interrupted: str = "") -> RunSummary:
+    """The summary of one run from what ``run_outputs`` read (``classes``: ``class_names(outputs)``;
+    ``rollbacks_``: ``rollbacks(store)``; ``interrupted``: ``interrupted_component(...)``)."""
     summary = RunSummary(run_id=run.name, pipeline_name=pipeline_name, executions=states, metrics={},
                          per_class={}, baseline="", blessed=None, gate_reason="", failures=[], pushed_path=None,
-                         artifacts={k: v[0].uri for k, v in outputs.items() if v})
+                         artifacts={k: v[0].uri for k, v in outputs.items() if v}, interrupted=interrupted)
     if outputs.get(names.EXAMPLES):
         chosen = prop(outputs[names.EXAMPLES][0], SPANS)
         summary.spans = [int(n) for n in str(chosen).split(",")] if chosen else []
         split_names = outputs[names.EXAMPLES][0].properties["split_names"].string_value
         summary.held_out_test = TEST_SPLIT in json.loads(split_names or "[]")
+        skipped = prop(outputs[names.EXAMPLES][0], SKIPPED_SPANS)
+        summary.skipped_spans = [int(n) for n in str(skipped).split(",")] if skipped else []
+    for key, field in ((names.GATE_ROWS, "gate_rows"), (names.LEAKED_ROWS, "leaked_rows")):
+        if outputs.get(key):
+            setattr(summary, field, _int_value(outputs[key][0].uri))
     if outputs.get(names.MODEL_RUN):
         summary.warm_start = _warm_start(outputs)
     if outputs.get(names.BASELINE_OUT):
@@ -223,4 +240,77 @@ def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict
         pushed = outputs[names.PUSHED_MODEL][0]
         if prop(pushed, names.PUSHED):
             summary.pushed_path = prop(pushed, names.PUSHED_DESTINATION)
+            summary.already_present = bool(prop(pushed, names.ALREADY_PRESENT))
+            summary.rolled_back = rolled_back(str(prop(pushed, names.PUSHED_VERSION)), rollbacks_)
     return summary
+
+
+def _int_value(uri: str) -> int | None:
+    """A TFX Integer value artifact's value (the file at its uri)."""
+    try:
+        with open(uri) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------------ rollbacks, dead runs
+def rollbacks(store: mlmd.MetadataStore) -> list[dict]:
+    """Every recorded `transferline rollback` (ops/rollback.py), oldest first."""
+    try:
+        executions = store.get_executions_by_type(ROLLBACK_EXECUTION_TYPE)
+    except Exception:  # noqa: BLE001  (the type was never registered: no rollback yet)
+        return []
+    return [{k: (v.int_value if v.HasField("int_value") else v.string_value)
+             for k, v in e.custom_properties.items()} for e in sorted(executions, key=lambda e: e.id)]
+
+
+def rolled_back(version: str, rollbacks_: list[dict]) -> dict:
+    """The latest rollback that moved `version` aside ({} if none did)."""
+    hits = [r for r in rollbacks_ if version and version in str(r.get("moved", "")).split(",")]
+    return hits[-1] if hits else {}
+
+
+_UNFINISHED = ("NEW", "RUNNING")
+
+
+def dead_component(states: dict[str, str], marked: str, lock_held: bool) -> str:
+    """The component a run was in when its process died: one marked so by a later run (``marked``), or,
+    while no process holds the work dir's lock, one still NEW/RUNNING (a live run holds the lock)."""
+    if marked:
+        return marked
+    if lock_held:
+        return ""
+    return next((c for c, s in states.items() if s in _UNFINISHED), "")
+
+
+def interrupted_component(store: mlmd.MetadataStore, run_context, lock_held: bool) -> str:
+    node_type = store.get_context_type("node")
+    states, marked = {}, ""
+    for execution in store.get_executions_by_context(run_context.id):
+        node = next(c for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type.id)
+        states[node.name.split(".", 1)[1]] = _STATE.Name(execution.last_known_state)
+        if INTERRUPTED in execution.custom_properties:
+            marked = node.name.split(".", 1)[1]
+    return dead_component(states, marked, lock_held)
+
+
+def mark_interrupted(metadata_path: str, pipeline_name: str) -> list[tuple[str, str]]:
+    """Under the work dir's lock (so no run is alive): every execution an earlier run left NEW or RUNNING
+    ended with its process. Marks it CANCELED with an ``interrupted`` property; returns [(run id, component)]."""
+    if not os.path.exists(metadata_path):
+        return []
+    store = connect(metadata_path, writable=True)
+    marked = []
+    for run in run_contexts(store, pipeline_name):
+        node_type = store.get_context_type("node")
+        for execution in store.get_executions_by_context(run.id):
+            if _STATE.Name(execution.last_known_state) not in _UNFINISHED:
+                continue
+            node = next(c for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type.id)
+            execution.last_known_state = _STATE.CANCELED
+            execution.custom_properties[INTERRUPTED].string_value = (
+                "its process ended before it finished (killed?); marked by a later run")
+            store.put_executions([execution])
+            marked.append((run.name, node.name.split(".", 1)[1]))
+    return marked
