@@ -22,19 +22,9 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import names
+from components.csv_files import delimiter_hint, parse_csv, problem, ragged
 from components.errors import DataRejected
-from components.spans import span_dirs
-
-_MAX_EXAMPLES = 3
-
-
-def problem(where: str, what: str, examples=()) -> dict:
-    return {"where": where, "problem": what, "examples": [_clip(e) for e in list(examples)[:_MAX_EXAMPLES]]}
-
-
-def _clip(text: str, n: int = 80) -> str:
-    text = str(text)
-    return text if len(text) <= n else f"{text[:n]}… ({len(text):,} characters)"
+from components.spans import span_dirs, split_rows
 
 
 # ---------------------------------------------------------------------------------------- CSV files
@@ -56,26 +46,15 @@ def _diagnose_file(path: str, columns: list[str], max_chars: int | None) -> list
             raw = f.read()
     except Exception as e:  # permissions, a directory, a broken link, ...
         return [problem(path, f"cannot be read: {e}")]
-    if not raw.strip():
-        return [problem(path, f"is empty: expected a header line '{','.join(columns)}' and rows")]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        snippet = raw[raw.rfind(b"\n", 0, e.start) + 1:e.start + 20].decode("utf-8", "replace")
-        return [problem(path, f"is not UTF-8 text: byte 0x{raw[e.start]:02x} at line {line}; "
-                              "save the file as UTF-8", [snippet])]
-    csv.field_size_limit(2**31 - 1)  # see every field whole, however long (TFX's reader stops at 128 KiB)
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as e:
-        return [problem(path, f"cannot be parsed as CSV: {e}")]
+    rows, found = parse_csv(raw, path, expected=f"a header line '{','.join(columns)}' and rows")
+    if found:
+        return found
     header = rows[0]
     if header != columns:
-        delimiter = next((d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]), None)
+        delimiter = delimiter_hint(header)
         if delimiter:
             return [problem(path, f"uses {delimiter!r} as delimiter; expected commas "
-                                  f"(header should be '{','.join(columns)}')", [text.splitlines()[0]])]
+                                  f"(header should be '{','.join(columns)}')", [header[0]])]
         missing = [c for c in columns if c not in header]
         extra = [c for c in header if c not in columns]
         what = "; ".join(filter(None, [f"missing column(s) {missing}" if missing else "",
@@ -85,10 +64,8 @@ def _diagnose_file(path: str, columns: list[str], max_chars: int | None) -> list
     body = [r for r in rows[1:] if r]
     if not body:
         return [problem(path, "has a header but no rows")]
-    ragged = [i + 2 for i, r in enumerate(rows[1:]) if r and len(r) != len(header)]
-    if ragged:
-        return [problem(path, f"{len(ragged)} row(s) do not have {len(header)} fields (first at line "
-                              f"{ragged[0]}); quote texts that contain commas")]
+    if ragged(rows, path):
+        return ragged(rows, path)
     long = [r[0] for r in body if max_chars and len(r[0]) > max_chars]
     if long:
         return [problem(path, f"{len(long)} text(s) are longer than {max_chars:,} characters "
@@ -161,25 +138,8 @@ def _example_counts(statistics) -> dict[str, int]:
 
 def _texts(examples) -> list[tuple[str, str]]:
     """(text, label) of every example in every split (undecodable bytes replaced)."""
-    import tensorflow as tf
-
-    rows = []
-    for split in artifact_utils.decode_split_names(examples.split_names):
-        files = fileio.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
-        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-            example = tf.train.Example.FromString(record.numpy())
-            feats = example.features.feature
-
-            def value(name):
-                if name not in feats or not feats[name].WhichOneof("kind"):
-                    return ""
-                values = getattr(feats[name], feats[name].WhichOneof("kind")).value
-                if not values:
-                    return ""
-                return values[0].decode("utf-8", "replace") if isinstance(values[0], bytes) else str(values[0])
-
-            rows.append((value(names.TEXT), value(names.LABEL)))
-    return rows
+    return [row for split in artifact_utils.decode_split_names(examples.split_names)
+            for row in split_rows(examples, split)]
 
 
 def _text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[dict]:

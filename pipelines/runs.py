@@ -36,6 +36,10 @@ class RunSummary:
     spans: list[int] = dataclasses.field(default_factory=list)  # the spans this run trained on
     held_out_test: bool = False              # whether the gate also used the fixed held-out test set
     warm_start: str = ""                     # "from served version N" or "fresh start: why"
+    # The simple references on the same gate data (MLMD names -> accuracy; components/references.py),
+    # and the margin the first model had to beat them by.
+    references: dict[str, float] = dataclasses.field(default_factory=dict)
+    reference_margin: float = 0.0
 
     @property
     def ran(self) -> list[str]:
@@ -100,11 +104,11 @@ def run_outputs(store: mlmd.MetadataStore, run_context) -> tuple[dict[str, str],
 
 
 def prop(artifact, name):
-    """A custom property's value (string or int), None if the artifact has none of that name."""
+    """A custom property's value (string, int or float), None if the artifact has none of that name."""
     if name not in artifact.custom_properties:
         return None
     value = artifact.custom_properties[name]
-    return value.string_value or value.int_value
+    return value.double_value if value.WhichOneof("value") == "double_value" else value.string_value or value.int_value
 
 
 def class_names(outputs) -> list[str]:
@@ -199,8 +203,12 @@ def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict
             outputs[names.EVALUATION][0].uri, classes)
     if outputs.get(names.BLESSING):
         summary.blessed = bool(prop(outputs[names.BLESSING][0], names.BLESSED))
+    if outputs.get(names.REFERENCES_OUT):
+        r = outputs[names.REFERENCES_OUT][0]
+        summary.references = {n: prop(r, n) for n in names.REFERENCE_NAMES if prop(r, n) is not None}
     if outputs.get(names.GATE):
         summary.gate_reason = prop(outputs[names.GATE][0], REASON)
+        summary.reference_margin = prop(outputs[names.GATE][0], names.REFERENCE_MARGIN) or 0.0
     if outputs.get(names.PUSHED_MODEL):
         pushed = outputs[names.PUSHED_MODEL][0]
         if prop(pushed, names.PUSHED):
