@@ -74,7 +74,7 @@ def read_labelled(path: str, text_column: str, label_column: str, delimiter: str
     missing = [c for c in (text_column, label_column) if c not in header]
     if missing:
         hint = delimiter_hint(header) if delimiter == "," else None
-        raise DataFileError(f"{path} has no column {', '.join(map(repr, missing))}; columns found: "
+        raise DataFileError(f"{path} has no column {' or '.join(map(repr, missing))}; columns found: "
                             f"{', '.join(map(repr, header))}" + (f" (the file seems to use {hint!r}: give "
                                                                    f"--delimiter {hint!r})" if hint else "")
                             + "; name yours with --text-column and --label-column")

@@ -27,7 +27,7 @@ class RunSummary:
     executions: dict[str, str]               # component id -> COMPLETE / CACHED / FAILED / ...
     metrics: dict[str, float]                # accuracy, macro_f1, example_count, baseline_accuracy
     per_class: dict[str, dict[str, float]]   # class name -> precision / recall / f1_score
-    baseline: str                            # "first model (absolute bound only)" or "served version N"
+    baseline: str                            # "first model (nothing served: the references and the absolute floor decide)" or "served version N"
     blessed: bool | None                     # the Evaluator's verdict
     gate_reason: str                         # PushGate: ok / not_blessed / stale_baseline
     failures: list[str]                      # why not blessed, in words
@@ -197,7 +197,7 @@ def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict
     if outputs.get(names.BASELINE_OUT):
         b = outputs[names.BASELINE_OUT][0]
         summary.baseline = (f"served version {prop(b, BASELINE_VERSION)}"
-                            if prop(b, BASELINE_SOURCE) == "served" else "first model (absolute bound only)")
+                            if prop(b, BASELINE_SOURCE) == "served" else "first model (nothing served: the references and the absolute floor decide)")
     if outputs.get(names.EVALUATION):
         summary.metrics, summary.per_class, summary.failures = _evaluation(
             outputs[names.EVALUATION][0].uri, classes)

@@ -8,7 +8,7 @@ import tensorflow as tf
 from conftest import run_cli
 
 COMPONENTS = {"CsvExampleGen", "ServedModel", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataGate",
-              "Transform", "Trainer", "ServedModelBaseline", "Evaluator", "PushGate", "Pusher"}
+              "Transform", "Trainer", "ServedModelBaseline", "References", "Evaluator", "PushGate", "Pusher"}
 QUESTIONS = ["How far is Denver from Aspen ?", "Who wrote Hamlet ?", "What does NASA stand for ?",
              "How many people live in Tokyo ?", "What is a caldera ?"]
 
@@ -25,7 +25,7 @@ def test_first_run_pushes_a_blessed_model_recorded_in_mlmd(slice_runs):
     assert set(s.executions) == COMPONENTS
     assert set(s.executions.values()) == {"COMPLETE"}
     assert s.blessed and s.gate_reason == "ok" and not s.failures
-    assert s.baseline == "first model (absolute bound only)"
+    assert s.baseline == "first model (nothing served: the references and the absolute floor decide)"
     # The gate data: the newest (only) span's eval split (~1/5 of 300) plus the 200 held-out test questions.
     assert 200 + 30 < s.metrics["example_count"] < 200 + 100
     assert s.spans == [1] and s.held_out_test and s.warm_start == "no served model: fresh start"
