@@ -14,8 +14,9 @@ from components.serving_dir import model_fingerprint, provenance, rolled_back_pr
 
 
 def below_references(accuracy: float, references: dict[str, float], margin: float) -> list[str]:
-    """The references (MLMD names) the accuracy does not beat by ``margin``; ties within 1e-9 count as equal."""
-    return [name for name, value in sorted(references.items()) if accuracy < value + margin - 1e-9]
+    """The references (MLMD names) the accuracy does not beat by ``margin``. Ties within 1e-6 count as equal:
+    MLMD's SQLite store keeps about 6 significant digits of a double custom property."""
+    return [name for name, value in sorted(references.items()) if accuracy < value + margin - 1e-6]
 
 
 def decide(*, blessed: bool, served_now: int, compared_with: int, candidate: bytes, served: bytes,
