@@ -44,7 +44,7 @@ def test_second_run_on_the_same_data_is_fully_cached(slice_runs):
     s = slice_runs.summary(1)
     assert set(s.executions) == COMPONENTS
     assert set(s.executions.values()) == {"CACHED"}
-    assert "0 component(s) ran, 12 cached" in slice_runs.results[1].stdout
+    assert "0 component(s) ran, 13 cached" in slice_runs.results[1].stdout
 
 
 def test_impossible_bound_is_not_blessed_and_pushes_nothing(slice_runs):
