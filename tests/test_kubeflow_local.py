@@ -65,6 +65,9 @@ def test_artifact_metadata_flows_downstream_as_kfp_passes_it(kfp_run):
     assert runs["Evaluator"].outputs["blessing"]["metadata"]["blessed"] == 1
     gate = runs["PushGate"].outputs["gate"]["metadata"]
     assert gate["blessed"] == 1 and gate["reason"] == "ok" and gate["spans"] == "1"
+    # The references reach PushGate as KFP passes artifact metadata (floats), and the first model beat them.
+    refs = runs["References"].outputs["references"]["metadata"]
+    assert 0 < refs["majority_accuracy"] < refs["tfidf_lr_accuracy"] <= gate["candidate_accuracy"]
     # The encoder the pods used is the one baked into the image root.
     custom = json.loads(runs["Transform"].executor_input["inputs"]["parameterValues"]["custom_config"])
     assert custom["encoder_handle"] == kfp_run["baked"]["encoder"]
