@@ -34,35 +34,54 @@ def quoted(value: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------- CSV files
-def diagnose_bytes(path: str, raw: bytes, columns=names.COLUMNS, max_chars: int | None = None) -> list[dict]:
-    """Problems with one CSV file's content, each naming the file (empty list: none)."""
-    columns = list(columns)
+def parse_csv(raw: bytes, path: str, delimiter: str = ",", expected: str = "a header line and rows"
+              ) -> tuple[list[list[str]], list[dict]]:
+    """(rows incl. the header, []) or ([], [the problem]): empty, a byte-order mark, not UTF-8, or not CSV."""
     if not raw.strip():
-        return [problem(path, f"is empty: expected a header line '{','.join(columns)}' and rows")]
+        return [], [problem(path, f"is empty: expected {expected}")]
     if raw.startswith(BOM):
-        # TFX's CSV reader keeps the mark in the first column's name: 'text' then reads as missing.
-        return [problem(path, "starts with a UTF-8 byte-order mark (BOM; spreadsheet programs write one for "
-                              "'CSV UTF-8'), so its first column reads as '\\ufeff" + columns[0] + "', not '"
-                              + columns[0] + "'; save it as plain CSV (UTF-8 without BOM), or strip the mark: "
-                              f"sed -i '1s/^\\xEF\\xBB\\xBF//' {path}")]
+        # TFX's CSV reader keeps the mark in the first column's name, which then reads as missing.
+        return [], [problem(path, "starts with a UTF-8 byte-order mark (BOM; spreadsheet programs write one for "
+                                  "'CSV UTF-8'), so its first column's name starts with '\\ufeff'; save it as "
+                                  f"plain CSV (UTF-8 without BOM), or strip the mark: sed -i '1s/^\\xEF\\xBB\\xBF//' {path}")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         snippet = raw[raw.rfind(b"\n", 0, e.start) + 1:e.start + 20].decode("utf-8", "replace")
-        return [problem(path, f"is not UTF-8 text: byte 0x{raw[e.start]:02x} at line {line}; "
-                              "save the file as UTF-8", [snippet])]
+        return [], [problem(path, f"is not UTF-8 text: byte 0x{raw[e.start]:02x} at line {line}; "
+                                  "save the file as UTF-8", [snippet])]
     csv.field_size_limit(2**31 - 1)  # see every field whole, however long (TFX's reader stops at 128 KiB)
     try:
-        rows = list(csv.reader(io.StringIO(text)))
+        return list(csv.reader(io.StringIO(text), delimiter=delimiter)), []
     except csv.Error as e:
-        return [problem(path, f"cannot be parsed as CSV: {e}")]
+        return [], [problem(path, f"cannot be parsed as CSV: {e}")]
+
+
+def ragged(rows: list[list[str]], path: str) -> list[dict]:
+    """The problem of rows whose field count differs from the header's ([] if none)."""
+    bad = [i + 2 for i, r in enumerate(rows[1:]) if r and len(r) != len(rows[0])]
+    return [problem(path, f"{len(bad)} row(s) do not have {len(rows[0])} fields (first at line {bad[0]}); "
+                          "quote texts that contain the delimiter")] if bad else []
+
+
+def delimiter_hint(header: list[str]) -> str | None:
+    """The delimiter a one-column header was probably written with (';', tab or '|'), else None."""
+    return next((d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]), None)
+
+
+def diagnose_bytes(path: str, raw: bytes, columns=names.COLUMNS, max_chars: int | None = None) -> list[dict]:
+    """Problems with one CSV file's content, each naming the file (empty list: none)."""
+    columns = list(columns)
+    rows, found = parse_csv(raw, path, expected=f"a header line '{','.join(columns)}' and rows")
+    if found:
+        return found
     header = rows[0]
     if header != columns:
-        delimiter = next((d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]), None)
+        delimiter = delimiter_hint(header)
         if delimiter:
             return [problem(path, f"uses {delimiter!r} as delimiter; expected commas "
-                                  f"(header should be '{','.join(columns)}')", [text.splitlines()[0]])]
+                                  f"(header should be '{','.join(columns)}')", [header[0]])]
         missing = [c for c in columns if c not in header]
         extra = [c for c in header if c not in columns]
         what = "; ".join(filter(None, [f"missing column(s) {missing}" if missing else "",
@@ -72,10 +91,8 @@ def diagnose_bytes(path: str, raw: bytes, columns=names.COLUMNS, max_chars: int 
     body = [r for r in rows[1:] if r]
     if not body:
         return [problem(path, "has a header but no rows")]
-    ragged = [i + 2 for i, r in enumerate(rows[1:]) if r and len(r) != len(header)]
-    if ragged:
-        return [problem(path, f"{len(ragged)} row(s) do not have {len(header)} fields (first at line "
-                              f"{ragged[0]}); quote texts that contain commas")]
+    if ragged(rows, path):
+        return ragged(rows, path)
     long = [r[0] for r in body if max_chars and len(r[0]) > max_chars]
     if long:
         return [problem(path, f"{len(long)} text(s) are longer than {max_chars:,} characters "

@@ -28,7 +28,7 @@ from components import names
 from components.csv_checks import (diagnose_bytes, leakage, leakage_problem, locate_values, problem,
                                    unknown_label_problem)
 from components.errors import DataRejected
-from components.spans import span_data_dirs
+from components.spans import span_data_dirs, split_rows
 
 # ---------------------------------------------------------------------------------------- CSV files
 def _read(path: str) -> bytes:
@@ -119,26 +119,7 @@ def _example_counts(statistics) -> dict[str, int]:
 
 def _texts(examples) -> dict[str, list[tuple[str, str]]]:
     """split -> (text, label) of every example in it (undecodable bytes replaced)."""
-    import tensorflow as tf
-
-    rows = {}
-    for split in artifact_utils.decode_split_names(examples.split_names):
-        files = fileio.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
-        rows[split] = []
-        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-            example = tf.train.Example.FromString(record.numpy())
-            feats = example.features.feature
-
-            def value(name):
-                if name not in feats or not feats[name].WhichOneof("kind"):
-                    return ""
-                values = getattr(feats[name], feats[name].WhichOneof("kind")).value
-                if not values:
-                    return ""
-                return values[0].decode("utf-8", "replace") if isinstance(values[0], bytes) else str(values[0])
-
-            rows[split].append((value(names.TEXT), value(names.LABEL)))
-    return rows
+    return {split: split_rows(examples, split) for split in artifact_utils.decode_split_names(examples.split_names)}
 
 
 def _allowed_labels(schema) -> list[str]:

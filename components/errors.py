@@ -22,6 +22,14 @@ class NoSpans(UserError, ValueError):
     """The data root has no span-N/ folder to train on."""
 
 
+class DataFileError(UserError, ValueError):
+    """`init`: a labelled CSV that cannot start a project (columns, classes, encoding); nothing was created."""
+
+
+class ProjectExists(UserError):
+    """`init`: the folder already holds a project; --force replaces it."""
+
+
 class NotFound(UserError):
     """Something the command needs does not exist yet: no run, no pushed model, no such version."""
 

@@ -37,11 +37,12 @@ TRANSFORM = "Transform"
 SERVED_MODEL = "ServedModel"
 TRAINER = "Trainer"
 BASELINE = "ServedModelBaseline"
+REFERENCES = "References"  # the simple baselines the first model must beat (components/references.py)
 EVALUATOR = "Evaluator"
 PUSH_GATE = "PushGate"
 PUSHER = "Pusher"
 COMPONENTS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR, DATA_GATE, TRANSFORM, SERVED_MODEL,
-              TRAINER, BASELINE, EVALUATOR, PUSH_GATE, PUSHER)
+              TRAINER, BASELINE, REFERENCES, EVALUATOR, PUSH_GATE, PUSHER)
 
 
 def output_key(component: str, key: str) -> str:
@@ -59,6 +60,7 @@ SERVED_MODEL_OUT = output_key(SERVED_MODEL, "model")
 MODEL = output_key(TRAINER, "model")
 MODEL_RUN = output_key(TRAINER, "model_run")
 BASELINE_OUT = output_key(BASELINE, "baseline")
+REFERENCES_OUT = output_key(REFERENCES, "references")
 EVALUATION = output_key(EVALUATOR, "evaluation")
 BLESSING = output_key(EVALUATOR, "blessing")
 GATE = output_key(PUSH_GATE, "gate")
@@ -81,6 +83,13 @@ BLESSED = "blessed"                    # ModelBlessing (TFX's own name)
 REASON = "reason"                      # PushGate: why the model did or did not go through
 SERVED_VERSION = "served_version"      # PushGate: the version served when it decided
 TRAINING_FINGERPRINT = "training_fingerprint"  # the data (spans, test set) and the training config
+# References and PushGate: accuracy on the gate data of the simple references, and of the candidate.
+MAJORITY_ACCURACY = "majority_accuracy"  # always the most frequent training label
+TFIDF_ACCURACY = "tfidf_lr_accuracy"     # TF-IDF (1-2-grams) + logistic regression
+REFERENCE_EXAMPLES = "reference_examples"  # how many gate examples they were measured on
+CANDIDATE_ACCURACY = "candidate_accuracy"  # PushGate: the candidate's accuracy, from the Evaluator (TFMA)
+REFERENCE_MARGIN = "reference_margin"      # PushGate: by how much the first model had to beat them
+REFERENCE_NAMES = {MAJORITY_ACCURACY: "majority class", TFIDF_ACCURACY: "TF-IDF(1-2-grams)+LR"}
 PUSHED = "pushed"                      # Pusher (TFX's own names)
 PUSHED_DESTINATION = "pushed_destination"
 PUSHED_VERSION = "pushed_version"
@@ -97,6 +106,7 @@ class GateReason:
     ALREADY_SERVED = "already_served"
     SAME_TRAINING = "same_training"
     ROLLED_BACK = "rolled_back"
+    BELOW_REFERENCE = "below_reference"
     EXPLAINED = {
         OK: "pushed: blessed against the model served now",
         NOT_BLESSED: "the Evaluator did not bless the model",
@@ -104,6 +114,8 @@ class GateReason:
         ALREADY_SERVED: "this very model is already the served one",
         SAME_TRAINING: "the served model was trained on the same data with the same config",
         ROLLED_BACK: "a model trained like this was rolled back (new data or config lifts it)",
+        BELOW_REFERENCE: "the first model must beat the simple references measured on the same gate data "
+                         "(gate.reference_margin)",
     }
 
 
@@ -116,6 +128,9 @@ INITIAL_HEAD_FILE = "initial_head.npz"  # the head's weights before training
 STAGING_PREFIX = ".staging-"       # a push in progress: <serving_dir>/.staging-<version>/
 ROLLED_BACK_DIR = ".rolled-back"   # versions moved aside by a rollback: <serving_dir>/.rolled-back/<v>-<time>/
 PROVENANCE = os.path.join("assets.extra", "transferline.json")  # in each pushed version; TF Serving ignores it
+
+# ----------------------------------------------------------------------------------------- a project (init)
+PROJECT_FILE = "transferline.toml"  # what `transferline init` writes; commands find it in the current directory
 
 # ----------------------------------------------------------------------------------------- the work dir
 def reports_dir(work_dir: str, run_id: str = "") -> str:

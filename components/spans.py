@@ -31,8 +31,8 @@ from tfx.utils import proto_utils
 from google.protobuf import struct_pb2
 
 from components.errors import NoSpans
+from components.names import DATA_FINGERPRINT, LABEL, SKIPPED_SPANS, SPANS, TEST_SPLIT, TEXT
 from components.span_folders import choose, skipped_message  # noqa: F401  (pure, TF-free)
-from components.names import DATA_FINGERPRINT, SKIPPED_SPANS, SPANS, TEST_SPLIT
 
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
 
@@ -137,6 +137,25 @@ class SpanCsvExecutor(csv_executor.Executor):
             fingerprint += "\n" + utils.calculate_splits_fingerprint_span_and_version(
                 settings["test_data_dir"], [example_gen_pb2.Input.Split(name=TEST_SPLIT, pattern=settings["files"])])[0]
         examples.set_string_custom_property(DATA_FINGERPRINT, hashlib.sha256(fingerprint.encode()).hexdigest()[:16])
+
+
+def split_rows(examples, split: str) -> list[tuple[str, str]]:
+    """(text, label) of every example in one split of an Examples artifact (undecodable bytes replaced)."""
+    import tensorflow as tf
+
+    def value(feats, name):
+        kind = feats[name].WhichOneof("kind") if name in feats else None
+        values = getattr(feats[name], kind).value if kind else []
+        if not values:
+            return ""
+        return values[0].decode("utf-8", "replace") if isinstance(values[0], bytes) else str(values[0])
+
+    files = fileio.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
+    rows = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        feats = tf.train.Example.FromString(record.numpy()).features.feature
+        rows.append((value(feats, TEXT), value(feats, LABEL)))
+    return rows
 
 
 def example_gen_executor() -> executor_spec.BeamExecutorSpec:

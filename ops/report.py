@@ -122,8 +122,18 @@ def _gate_section(summary, outputs) -> list[str]:
     first_model = not summary.baseline.startswith("served")
     if "baseline_accuracy" in summary.metrics and not first_model:
         rows.append(["baseline accuracy", f"{summary.metrics['baseline_accuracy']:.4f}"])
+    if summary.references:
+        from ops.summary import references_line
+
+        rows.append(["references (same gate data)", references_line(summary)])
+    if summary.gate_reason == names.GateReason.BELOW_REFERENCE:
+        from ops.summary import below_reference_reason
+
+        rows.append(["why not", below_reference_reason(summary)])
     rows += [["why not", f] for f in summary.failures]
-    css = "ok" if summary.blessed else "no"
+    if summary.gate_reason == names.GateReason.BELOW_REFERENCE:
+        verdict = "REFUSED: below the references"
+    css = "ok" if summary.blessed and summary.gate_reason != names.GateReason.BELOW_REFERENCE else "no"
     out = ["<h2>Gate decision</h2>", f"<p class='{css}'><b>{_e(verdict)}</b>; pushed: {_e(pushed)}</p>",
            _table("gate", ["step", "result"], rows)]
     if outputs.get(names.EVALUATION):

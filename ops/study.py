@@ -128,13 +128,11 @@ def fit_use_head(x, y, n_classes, x_test, hp, seed):
 
 
 def fit_tfidf_lr(texts, y, test_texts, seed):
-    """TF-IDF uni+bigrams + logistic regression, on the whole subset (no epochs, so no holdout needed)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+    """TF-IDF uni+bigrams + logistic regression (the pipeline's reference model), on the whole subset
+    (no epochs, so no holdout needed)."""
+    from components.references import tfidf_lr
 
-    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-                          LogisticRegression(max_iter=1000, random_state=seed))
+    model = tfidf_lr(seed)
     model.fit(texts, y)
     return model.predict(test_texts), {"n_fit": len(texts), "n_holdout": 0}
 

@@ -5,7 +5,7 @@ import dataclasses
 import json
 import os
 
-from components.names import PUSHER, GateReason, reports_dir
+from components.names import PUSHER, REFERENCE_NAMES, GateReason, reports_dir
 from pipelines.runs import RunSummary
 
 # Reasons worth a line of their own: the model was good, yet held back.
@@ -44,7 +44,11 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
     r = s.rolled_back
     rollback = (f"version {os.path.basename(s.pushed_path or '')} was rolled back on {r.get('time')} by "
                 f"{r.get('user')} ({r.get('reason')!r}); serving version {r.get('to_version')}") if r else ""
-    if s.blessed is not None:
+    if s.references:
+        lines.append("  references on the same gate data: " + references_line(s))
+    if s.gate_reason == GateReason.BELOW_REFERENCE:
+        lines.append("  gate: REFUSED: " + below_reference_reason(s))
+    elif s.blessed is not None:
         verdict = "BLESSED" if s.blessed else "NOT BLESSED: " + "; ".join(s.failures or ["?"])
         lines.append(f"  gate: {verdict}" + (" (then; since rolled back, see below)" if r and s.blessed else ""))
     if s.gate_reason in _HELD_BACK:
@@ -60,6 +64,26 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
         lines.append(f"  pushed: {s.pushed_path}" if s.pushed_path else
                      "  pushed: nothing (the served model is unchanged)")
     return "\n".join(lines)
+
+
+def references_line(s: RunSummary) -> str:
+    """'majority class 0.4915, TF-IDF(1-2-grams)+LR 0.7966; the model: +0.4661 and +0.1610'."""
+    line = ", ".join(f"{REFERENCE_NAMES[n]} {v:.4f}" for n, v in s.references.items())
+    if "accuracy" in s.metrics:
+        line += "; the model: " + " and ".join(f"{s.metrics['accuracy'] - v:+.4f}" for v in s.references.values())
+    return line
+
+
+def below_reference_reason(s: RunSummary) -> str:
+    """Why a first model was refused, in words: which reference it did not beat, by how much."""
+    from components.push_gate import below_references
+
+    accuracy = s.metrics.get("accuracy", 0.0)
+    missed = below_references(accuracy, s.references, s.reference_margin)
+    margin = f" + margin {s.reference_margin:.4f}" if s.reference_margin else ""
+    return (f"accuracy {accuracy:.4f} does not beat " + " nor ".join(
+        f"the {REFERENCE_NAMES[n]} reference {s.references[n]:.4f}{margin}" for n in missed)
+        + " on the same gate data; a first model must beat the simple baselines (gate.reference_margin)")
 
 
 def write_summary(s: RunSummary, work_dir: str, durations: dict[str, float] | None = None) -> str:

@@ -91,8 +91,14 @@ class TrainerConfig:
 
 @dataclass
 class GateConfig:
-    # Absolute bound: a model below this accuracy is never pushed.
+    # Absolute floor: a model below this accuracy is never pushed (0 = off; `transferline init` projects
+    # start with 0 and rely on the references below).
     min_accuracy: float = 0.8
+    # The first model (nothing served yet) must beat two references measured in the same run on the same
+    # gate data (components/references.py): the majority class and TF-IDF (1-2-grams) + logistic regression
+    # trained on the same training split, each by at least this much accuracy (0 = at least as good).
+    beat_references: bool = True
+    reference_margin: float = 0.0
     # No regression: candidate accuracy must be >= served model's accuracy minus this.
     max_accuracy_drop: float = 0.0
 
@@ -247,13 +253,30 @@ def _apply(obj: typing.Any, values: dict, prefix: str = "") -> None:
             setattr(obj, key, _coerce(value, hints[key], name))
 
 
+# Knobs that name local files or folders: relative values in a config file are relative to that file
+# (a `transferline init` project can be moved or shared as a whole).
+_PATH_KNOBS = {"paths": ("data_dir", "test_data_dir", "schema_file", "work_dir", "serving_dir", "pipeline_root"),
+               "encoder": ("cache_dir",), "study": ("out_dir",)}
+
+
+def _resolve_paths(values: dict, base_dir: str) -> dict:
+    """The file's values with its relative local paths made absolute against ``base_dir``."""
+    for section, keys in _PATH_KNOBS.items():
+        for key in keys:
+            value = values.get(section, {}).get(key) if isinstance(values.get(section), dict) else None
+            if isinstance(value, str) and value and "://" not in value and not os.path.isabs(value):
+                values[section][key] = os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
+    return values
+
+
 def load_config(path: str | None = None, overrides: typing.Sequence[str] = ()) -> Config:
-    """Defaults, then the TOML file at ``path``, then ``section.key=value`` overrides."""
+    """Defaults, then the TOML file at ``path`` (relative paths in it: relative to the file), then
+    ``section.key=value`` overrides."""
     config = Config()
     if path:
         try:
             with open(path, "rb") as f:
-                _apply(config, tomllib.load(f))
+                _apply(config, _resolve_paths(tomllib.load(f), os.path.dirname(os.path.abspath(path))))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
         except tomllib.TOMLDecodeError as e:
@@ -282,7 +305,8 @@ def validate(config: Config) -> None:
         (config.data.train_spans >= 0, "data.train_spans must be >= 0 (0 = all spans)"),
         (config.data.file_pattern.startswith("span-*/") and len(config.data.file_pattern) > 7,
          "data.file_pattern must be span-*/<files>, e.g. span-*/*.csv (data lands in span-N/ folders)"),
-        (0.0 <= config.gate.min_accuracy <= 1.0, "gate.min_accuracy must be within [0, 1]"),
+        (0.0 <= config.gate.min_accuracy <= 1.0, "gate.min_accuracy must be within [0, 1] (0 = off)"),
+        (-1.0 <= config.gate.reference_margin <= 1.0, "gate.reference_margin must be within [-1, 1]"),
         (config.gate.max_accuracy_drop >= 0.0, "gate.max_accuracy_drop must be >= 0"),
         (0.0 <= config.trainer.dropout < 1.0, "trainer.dropout must be within [0, 1)"),
         (min(config.trainer.hidden_units, config.trainer.batch_size, config.trainer.max_epochs) > 0,

@@ -28,7 +28,7 @@ class RunSummary:
     executions: dict[str, str]               # component id -> COMPLETE / CACHED / FAILED / ...
     metrics: dict[str, float]                # accuracy, macro_f1, example_count, baseline_accuracy
     per_class: dict[str, dict[str, float]]   # class name -> precision / recall / f1_score
-    baseline: str                            # "first model (absolute bound only)" or "served version N"
+    baseline: str                            # "first model (nothing served: the references and the absolute floor decide)" or "served version N"
     blessed: bool | None                     # the Evaluator's verdict
     gate_reason: str                         # PushGate: ok / not_blessed / stale_baseline
     failures: list[str]                      # why not blessed, in words
@@ -43,6 +43,10 @@ class RunSummary:
     already_present: bool = False            # the Pusher found this model already pushed (a killed push)
     rolled_back: dict = dataclasses.field(default_factory=dict)  # the rollback that moved the pushed version aside
     interrupted: str = ""                    # the component whose process died while it ran, if any
+    # The simple references on the same gate data (MLMD names -> accuracy; components/references.py),
+    # and the margin the first model had to beat them by.
+    references: dict[str, float] = dataclasses.field(default_factory=dict)
+    reference_margin: float = 0.0
 
     @property
     def ran(self) -> list[str]:
@@ -107,11 +111,11 @@ def run_outputs(store: mlmd.MetadataStore, run_context) -> tuple[dict[str, str],
 
 
 def prop(artifact, name):
-    """A custom property's value (string or int), None if the artifact has none of that name."""
+    """A custom property's value (string, int or float), None if the artifact has none of that name."""
     if name not in artifact.custom_properties:
         return None
     value = artifact.custom_properties[name]
-    return value.string_value or value.int_value
+    return value.double_value if value.WhichOneof("value") == "double_value" else value.string_value or value.int_value
 
 
 def class_names(outputs) -> list[str]:
@@ -228,14 +232,18 @@ def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict
     if outputs.get(names.BASELINE_OUT):
         b = outputs[names.BASELINE_OUT][0]
         summary.baseline = (f"served version {prop(b, BASELINE_VERSION)}"
-                            if prop(b, BASELINE_SOURCE) == "served" else "first model (absolute bound only)")
+                            if prop(b, BASELINE_SOURCE) == "served" else "first model (nothing served: the references and the absolute floor decide)")
     if outputs.get(names.EVALUATION):
         summary.metrics, summary.per_class, summary.failures = _evaluation(
             outputs[names.EVALUATION][0].uri, classes)
     if outputs.get(names.BLESSING):
         summary.blessed = bool(prop(outputs[names.BLESSING][0], names.BLESSED))
+    if outputs.get(names.REFERENCES_OUT):
+        r = outputs[names.REFERENCES_OUT][0]
+        summary.references = {n: prop(r, n) for n in names.REFERENCE_NAMES if prop(r, n) is not None}
     if outputs.get(names.GATE):
         summary.gate_reason = prop(outputs[names.GATE][0], REASON)
+        summary.reference_margin = prop(outputs[names.GATE][0], names.REFERENCE_MARGIN) or 0.0
     if outputs.get(names.PUSHED_MODEL):
         pushed = outputs[names.PUSHED_MODEL][0]
         if prop(pushed, names.PUSHED):

@@ -8,7 +8,7 @@ import pytest
 from components import errors
 from ops import cli
 
-COMMANDS = {"run", "retrain", "rollback", "predict", "config", "encoder", "schema", "report", "serve", "study",
+COMMANDS = {"run", "retrain", "rollback", "predict", "config", "encoder", "schema", "report", "serve", "study", "init",
             "compile", "submit", "schedule", "bake"}
 
 

@@ -16,7 +16,7 @@ from conftest import REPO, run_cli
 pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
 
 ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
-KNOBS = ["gate.min_accuracy=0.77", "trainer.hidden_units=128", "trainer.learning_rate=0.002",
+KNOBS = ["gate.min_accuracy=0.77", "gate.reference_margin=0.02", "trainer.hidden_units=128", "trainer.learning_rate=0.002",
          "contract.max_text_chars=500", "data.train_spans=2", "kubeflow.image=registry.example/team/transferline:abc123",
          "kubeflow.pipeline_root=gs://bucket-x/root", "kubeflow.data_dir=gs://bucket-x/data",
          "kubeflow.test_data_dir=gs://bucket-x/test", "kubeflow.serving_dir=gs://bucket-x/serving",
@@ -67,7 +67,7 @@ def test_parses_into_kfps_pipeline_spec_with_schema_2_1(compiled):
     proto = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # strict: unknown fields fail
     assert proto.schema_version == "2.1.0" and proto.pipeline_info.name == "transferline"
     assert proto.default_pipeline_root == "gs://your-bucket/transferline/pipeline_root"
-    assert len(proto.root.dag.tasks) == 12
+    assert len(proto.root.dag.tasks) == 13
     assert kfp.components.load_component_from_text(compiled[0].decode()).name == "transferline"
 
 
@@ -117,8 +117,8 @@ def test_knobs_land_where_the_components_read_them(compiled):
     accuracy = next(m for m in evaluator["metrics_specs"][0]["metrics"]
                     if m["class_name"] == "SparseCategoricalAccuracy")
     assert accuracy["threshold"]["value_threshold"]["lower_bound"] == 0.77
-    trainer = json.loads(param(spec, "Trainer", "custom_config"))
-    assert trainer["trainer"]["hidden_units"] == 128 and trainer["trainer"]["learning_rate"] == 0.002
+    trainer = json.loads(param(spec, "Trainer", "custom_config"))["trainer"]  # TRAINER_CONFIG: the whole section
+    assert trainer["hidden_units"] == 128 and trainer["learning_rate"] == 0.002
     transform = json.loads(param(spec, "Transform", "custom_config"))
     assert transform["encoder_handle"] == "gs://bucket-x/encoders/use-m3"
     assert param(spec, "Transform", "preprocessing_fn") == "components.transform.preprocessing_fn"
@@ -130,6 +130,7 @@ def test_knobs_land_where_the_components_read_them(compiled):
     assert spans_config["test_data_dir"] == "gs://bucket-x/test" and spans_config["window"] == 2
     for task in ("ServedModel", "PushGate"):
         assert param(spec, task, "serving_dir") == "gs://bucket-x/serving"
+    assert param(spec, "PushGate", "reference_margin") == 0.02 and param(spec, "References", "seed") == 42
     assert json.loads(param(spec, "Pusher", "push_destination")) == {
         "filesystem": {"base_directory": "gs://bucket-x/serving"}}
     with open(os.path.join(REPO, "pipelines", "schema", "schema.pbtxt"), "rb") as f:

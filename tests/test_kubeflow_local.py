@@ -39,7 +39,7 @@ def test_every_task_exits_0_in_dag_order(kfp_run):
     runs, spec = kfp_run["runs"], kfp_run["spec"]
     failed = [(r.name, r.output_tail) for r in runs.values() if r.returncode]
     assert not failed, failed[0][1]
-    assert list(runs) == task_order(spec) and len(runs) == 12
+    assert list(runs) == task_order(spec) and len(runs) == 13
     for name, run in runs.items():
         for upstream in spec["root"]["dag"]["tasks"][name].get("dependentTasks", []):
             assert list(runs).index(upstream) < list(runs).index(name)
@@ -65,6 +65,9 @@ def test_artifact_metadata_flows_downstream_as_kfp_passes_it(kfp_run):
     assert runs["Evaluator"].outputs["blessing"]["metadata"]["blessed"] == 1
     gate = runs["PushGate"].outputs["gate"]["metadata"]
     assert gate["blessed"] == 1 and gate["reason"] == "ok" and gate["spans"] == "1"
+    # The references reach PushGate as KFP passes artifact metadata (floats), and the first model beat them.
+    refs = runs["References"].outputs["references"]["metadata"]
+    assert 0 < refs["majority_accuracy"] < refs["tfidf_lr_accuracy"] <= gate["candidate_accuracy"]
     # The encoder the pods used is the one baked into the image root.
     custom = json.loads(runs["Transform"].executor_input["inputs"]["parameterValues"]["custom_config"])
     assert custom["encoder_handle"] == kfp_run["baked"]["encoder"]
