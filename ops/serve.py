@@ -141,8 +141,9 @@ class ModelServer:
         self.states[version] = ("AVAILABLE", "OK", "")
         if current is not None:
             self.states[current.version] = ("END", "OK", "")  # unloaded, still listed (ServableStateMonitor)
-        self.log(f"loaded version {version} in {time.monotonic() - started:.1f} s"
-                 + (f"; was version {current.version}" if current else ""))
+        took = time.monotonic() - started
+        self.log(f"serving version {version} (loaded in {took:.1f} s; was version {current.version})" if current
+                 else f"loaded version {version} in {took:.1f} s")
         self._listen()
         return True
 
