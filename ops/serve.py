@@ -4,7 +4,7 @@ A stand-in for TF Serving, not a replacement: one Python process (http.server th
 answers as TF Serving 2.16.1's REST API wherever a client can tell (README "Serving locally" lists what was
 checked against which source lines, and the deliberate deviations). Modules: this one (the command, start-up,
 version polling, status), ops/rest_api.py (HTTP: routing, bodies, answers), ops/serve_model.py (a loaded
-version, the :predict path), ops/rest_tensors.py and ops/rest_json.py (TF Serving's JSON rules, pure).
+version, the :predict path), ops/rest_tensors.py, rest_json.py, rest_writer.py (TF Serving's JSON rules, pure).
 As TF Serving's default version policy, it serves the highest version, and polls to follow pushes and
 rollbacks. Not here: gRPC, `:classify`/`:regress` (refused as TF Serving refuses them for this model),
 several models, request batching.

@@ -212,6 +212,25 @@ ROWS = [
 ]
 
 
+def check_answer(status, headers, raw, expected):
+    """One answer against a contract row's (status, answer)."""
+    code, answer = expected
+    assert status == code, raw[:500]
+    if answer == EMPTY:
+        assert raw == b""
+    elif answer == HTML:  # libevent's evhttp_send_error page
+        phrase = {404: "Not Found", 501: "Not Implemented"}[code]
+        assert headers["content-type"].startswith("text/html") and raw.decode() == (
+            f"<HTML><HEAD>\n<TITLE>{code} {phrase}</TITLE>\n</HEAD><BODY>\n<H1>{phrase}</H1>\n</BODY></HTML>\n")
+    elif isinstance(answer, Ok):
+        assert headers["content-type"] == "application/json" and answer.check(json.loads(raw)), raw[:500]
+    elif isinstance(answer, Prefix):
+        assert json.loads(raw)["error"].startswith(answer), raw[:500]
+    else:  # TF Serving's error body: {"error": ...}, pretty-printed with 4 spaces (JT:1075-1085)
+        assert headers["content-type"] == "application/json"
+        assert raw.decode() == '{\n    "error": ' + json.dumps(answer, ensure_ascii=False) + "\n}"
+
+
 def encode(body):
     if body is None or isinstance(body, (bytes, list)):
         return body

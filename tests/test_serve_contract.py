@@ -9,25 +9,8 @@ import pytest
 
 import serve_contract as contract
 from conftest import REPO
+from serve_contract import check_answer
 from serve_helpers import model_dir, send, served, served_version  # noqa: F401  (fixtures)
-
-def check_answer(status, headers, raw, expected):
-    """One answer against a contract row's (status, answer)."""
-    code, answer = expected
-    assert status == code, raw[:500]
-    if answer == contract.EMPTY:
-        assert raw == b""
-    elif answer == contract.HTML:  # libevent's evhttp_send_error page
-        phrase = {404: "Not Found", 501: "Not Implemented"}[code]
-        assert headers["content-type"].startswith("text/html") and raw.decode() == (
-            f"<HTML><HEAD>\n<TITLE>{code} {phrase}</TITLE>\n</HEAD><BODY>\n<H1>{phrase}</H1>\n</BODY></HTML>\n")
-    elif isinstance(answer, contract.Ok):
-        assert headers["content-type"] == "application/json" and answer.check(json.loads(raw)), raw[:500]
-    elif isinstance(answer, contract.Prefix):
-        assert json.loads(raw)["error"].startswith(answer), raw[:500]
-    else:  # TF Serving's error body: {"error": ...}, pretty-printed with 4 spaces (JT:1075-1085)
-        assert headers["content-type"] == "application/json"
-        assert raw.decode() == '{\n    "error": ' + json.dumps(answer, ensure_ascii=False) + "\n}"
 
 
 @pytest.mark.slow
