@@ -125,7 +125,8 @@ class Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             data = self._chunked(cap)
         elif length is None:  # libevent 2.1.8: no length and not chunked = no body
-            self.close_connection = True  # any bytes sent anyway are not read as the next request
+            # a POST/PUT/PATCH may have sent one anyway: it is not read as the next request
+            self.close_connection = self.close_connection or self.command in ("POST", "PUT", "PATCH")
             data = b""
         elif not length.strip().isdigit():
             raise _HtmlError(400)

@@ -155,7 +155,7 @@ class ModelServer:
         if name == self.config.serve.model_name and model and version in (None, model.version):
             return model
         request = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
-        early = name == self.config.serve.model_name and model is None
+        early = name == self.config.serve.model_name and not self.states  # only seen with listen_before_load
         raise ApiError(404, f"Servable not found for request: {request}"
                             + (f"; no version has loaded yet from {self.serving_dir}" if early else ""))
 

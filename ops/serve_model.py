@@ -123,9 +123,12 @@ def predict(body: bytes, lookup, config) -> bytes:
 
 def classify_or_regress(verb: str, body: bytes, lookup) -> bytes:
     """:classify / :regress: the body is parsed, the servable found, then TF Serving refuses this model's
-    signature for its number of outputs (classifier.cc:191, regressor.cc:185). Any other model: 501."""
+    signature for its number of inputs or outputs (the method-name check off, its default: classifier.cc:
+    179-193, regressor.cc:173-186). A signature they would accept: 501 here."""
     rest_json.parse(body)
     model: Model = lookup()
+    if len(model.inputs["serving_default"]) != 1:
+        raise bad("Expected one input Tensor.")
     outputs = len(model.signatures["serving_default"].structured_outputs)
     if verb == "classify" and outputs not in (1, 2):
         raise bad(f"Expected one or two output Tensors, found {outputs}")
