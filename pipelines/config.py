@@ -152,8 +152,20 @@ class ServeConfig:
     model_name: str = "transferline"  # the <name> in /v1/models/<name>
     # How often the serving directory is checked for a new (or rolled-back) version, in seconds.
     poll_seconds: float = 2.0
-    # Request bodies larger than this are refused (TF Serving-style error), in bytes.
+    # Deviations from TF Serving, each a protection of a small machine (README "Serving locally"):
+    # a body over this many bytes is refused with a 400 {"error": ...} (TF Serving reads any size).
     max_body_bytes: int = 4 * 1024 * 1024
+    # A :predict of more instances (string elements) than this is refused with a 400 (TF Serving: no limit;
+    # memory here grows ~120 KB per instance in flight).
+    max_instances: int = 10000
+    # gzip/deflate request bodies (Content-Encoding): TF Serving decompresses them; off here, as a small
+    # body can inflate to gigabytes. When on, the inflated size is held to max_body_bytes.
+    gzip: bool = False
+    # TF Serving does not open its port until a version has loaded (connection refused before). True: listen
+    # at once and answer 404 until then (what readiness checks written for the old stand-in expect).
+    listen_before_load: bool = False
+    # Instances run through the model at a time: bounds memory whatever the request (not visible to clients).
+    predict_chunk: int = 256
     # Log every request (method, path, status, milliseconds) to stderr.
     log_requests: bool = False
 
@@ -320,6 +332,8 @@ def validate(config: Config) -> None:
         (0 <= config.serve.port < 65536, "serve.port must be within 0..65535 (0 = any free port)"),
         (config.serve.poll_seconds > 0 and config.serve.max_body_bytes > 0,
          "serve.poll_seconds and serve.max_body_bytes must be > 0"),
+        (config.serve.max_instances > 0 and config.serve.predict_chunk > 0,
+         "serve.max_instances and serve.predict_chunk must be > 0"),
         (bool(config.study.sizes) and all(n >= 0 for n in config.study.sizes),
          "study.sizes must be a non-empty list of sizes >= 0 (0 = all the training data)"),
         (config.study.seeds > 0, "study.seeds must be > 0"),
