@@ -33,6 +33,8 @@ from typing import NamedTuple
 
 from components.serving_dir import served_versions
 from components.errors import PortInUse
+from components.names import EXAMPLES_INPUT
+from ops import request_log
 from ops.args import add_config_args, config_from, say
 from pipelines.config import Config
 
@@ -170,8 +172,10 @@ def _op_message(error) -> str:
     return re.sub(r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[Op:[^\]]*\]", "", " ".join(kept)).strip() or error.message
 
 
-def predict(model: _Model, body: bytes) -> dict:
-    """One :predict request body -> the response object; raises ApiError."""
+def predict(model: _Model, body: bytes, record=None) -> dict:
+    """One :predict request body -> the response object; raises ApiError.
+
+    record(signature, examples, inputs, outputs): called once the request succeeded (request log, issue 19)."""
     import tensorflow as tf
 
     if not body.strip():
@@ -194,11 +198,14 @@ def predict(model: _Model, body: bytes) -> dict:
     names = list(fn.structured_input_signature[1])
     if len(names) != 1:
         raise ApiError(501, f"signature {signature} takes {len(names)} inputs; this server feeds one")
+    inputs = _batch(doc, names[0])
     try:
-        out = fn(**{names[0]: tf.constant(_batch(doc, names[0]), dtype=tf.string)})
+        out = fn(**{names[0]: tf.constant(inputs, dtype=tf.string)})
     except tf.errors.InvalidArgumentError as e:  # e.g. bytes that are not a tf.Example
         raise _bad(_op_message(e)) from None
     outputs = {k: _jsonable(v.numpy()) for k, v in sorted(out.items())}
+    if record is not None:  # request log hook (issue 19): only answered requests, handed off, never waited on
+        record(signature, names[0] == EXAMPLES_INPUT, inputs, outputs)
     if "inputs" in doc:
         return {"outputs": outputs if len(outputs) > 1 else next(iter(outputs.values()))}
     if len(outputs) == 1:
@@ -229,7 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
             if verb in (":classify", ":regress"):
                 raise ApiError(501, f"{verb[1:]} is not implemented by this development server; use :predict")
             if verb == ":predict":
-                self._reply(200, predict(app.servable(name, version), body))
+                model = app.servable(name, version)
+                self._reply(200, predict(model, body, app.request_hook(name, model)))
             elif verb == "/metadata":
                 model = app.servable(name, version)
                 self._reply(200, {"model_spec": {"name": name, "signature_name": "", "version": str(model.version)},
@@ -303,6 +311,12 @@ class ModelServer:
         self.model: _Model | None = None  # replaced whole: a request keeps the model it started with
         self._failed: dict[int, list] = {}  # version -> fingerprint of the files that failed to load
         self._stop, self._httpd, self._threads = threading.Event(), None, []
+        self.request_log = request_log.from_config(config)  # request log hook (issue 19); None when off
+
+    def request_hook(self, name: str, model: _Model):
+        """The request log's record() for one :predict on `model` (request log hook, issue 19)."""
+        log = self.request_log
+        return None if log is None else lambda *a: log.record(name, model.version, *a)
 
     @property
     def url(self) -> str:
@@ -333,6 +347,8 @@ class ModelServer:
             self._httpd.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
+        if self.request_log is not None:  # request log hook (issue 19): flush what is queued
+            self.request_log.close()
 
     def _poll(self):
         while not self._stop.wait(self.config.serve.poll_seconds):
