@@ -128,12 +128,13 @@ def training_data(config, served: dict):
 
 def split_rows(examples) -> dict[str, tuple[list[str], list[str]]]:
     """split -> (texts, labels) of an Examples artifact (ExampleGen's gzipped TFRecords of tf.Examples)."""
+    import json
+
     import tensorflow as tf
-    from tfx.types import artifact_utils
 
     out = {}
-    for split in artifact_utils.decode_split_names(examples.split_names):
-        files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
+    for split in json.loads(examples.properties["split_names"].string_value or "[]"):  # MLMD's own artifact
+        files = glob.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
         texts, labels = [], []
         for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
             feature = tf.train.Example.FromString(record.numpy()).features.feature
