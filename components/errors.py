@@ -79,3 +79,13 @@ class KubeflowError(UserError):
 class Busy(UserError):
     """Another run or rollback holds the work dir; nothing was done."""
     exit_code = 5
+
+
+class Drift(UserError):
+    """`monitor`: the traffic moved away from the served model's training data (alerting: page someone)."""
+    exit_code = 6
+
+
+class NotEnoughTraffic(UserError):
+    """`monitor`: too few logged requests in the window to judge (monitor.min_requests)."""
+    exit_code = 7

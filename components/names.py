@@ -141,3 +141,17 @@ def reports_dir(work_dir: str, run_id: str = "") -> str:
 def logs_dir(work_dir: str) -> str:
     """<work_dir>/logs: one log file per run, with everything TF, TFX and Beam printed."""
     return os.path.join(work_dir, "logs")
+
+
+def requests_dir(work_dir: str) -> str:
+    """<work_dir>/requests: what the served model saw (ops/request_log.py), read by monitor and label-next."""
+    return os.path.join(work_dir, "requests")
+
+
+def monitor_dir(work_dir: str) -> str:
+    """<work_dir>/monitor: each `transferline monitor` check's JSON and HTML page."""
+    return os.path.join(work_dir, "monitor")
+
+
+MONITOR_EXECUTION = "transferline.Monitor"   # MLMD execution type of a monitor check (input: the served Model)
+MONITOR_REPORT = "transferline.MonitorReport"  # its output artifact: the folder with monitor.json and .html

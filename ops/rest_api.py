@@ -93,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
             r = route(self.command, self.path)
             lookup = lambda: app.servable(r.name, r.version, r.label)  # noqa: E731
             if r.action == "predict":
-                self._send(200, serve_model.predict(body, lookup, app.config))
+                self._send(200, serve_model.predict(body, lookup, app.config, app.record))
             elif r.action in ("classify", "regress"):
                 self._send(200, serve_model.classify_or_regress(r.action, body, lookup))
             elif r.action == "metadata":

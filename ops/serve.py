@@ -28,6 +28,7 @@ import time
 
 from components.errors import PortInUse
 from components.serving_dir import served_versions
+from ops import request_log
 from ops.args import add_config_args, config_from, say
 from ops.rest_json import ApiError, bad
 from pipelines.config import Config
@@ -47,6 +48,12 @@ class ModelServer:
         self.states: dict[int, tuple[str, str, str]] = {}  # version -> (state, error_code, error_message)
         self._failed: dict[int, list] = {}  # version -> fingerprint of the files that failed to load
         self._stop, self._httpd, self._threads, self.listening = threading.Event(), None, [], False
+        self.request_log = request_log.from_config(config)  # None when [request_log] is off
+
+    def record(self, model, signature: str, examples: bool, inputs: list, outputs: dict) -> None:
+        """An answered :predict, for the request log (ops/serve_model.predict calls it)."""
+        if self.request_log is not None:
+            self.request_log.record(self.config.serve.model_name, model.version, signature, examples, inputs, outputs)
 
     @property
     def url(self) -> str:
@@ -95,6 +102,8 @@ class ModelServer:
             self._httpd.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
+        if self.request_log is not None:  # write what is queued
+            self.request_log.close()
 
     def _poll(self):
         while not self._stop.wait(self.config.serve.poll_seconds):

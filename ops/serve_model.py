@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from components.names import EXAMPLES_INPUT
 from ops import rest_json, rest_tensors
 from ops.rest_json import ApiError, bad
 
@@ -102,10 +103,11 @@ def run(fn, tensors: dict, chunk: int) -> dict:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def predict(body: bytes, lookup, config) -> bytes:
+def predict(body: bytes, lookup, config, record=None) -> bytes:
     """The whole :predict path, body -> response bytes, in TF Serving's order: parse the JSON, check
     signature_name, find the servable (lookup: -> Model, raises 404/400), find the signature, read the
-    tensors, run. Raises ApiError. (Issue 19's request log hooks in here.)"""
+    tensors, run. Raises ApiError. ``record(model, signature, examples, inputs, outputs)``: the request
+    log (ops/request_log.py), told of answered requests only; it queues and never waits."""
     doc = rest_json.parse(body)
     signature = rest_tensors.signature_name(doc) or "serving_default"
     model: Model = lookup()
@@ -118,6 +120,9 @@ def predict(body: bytes, lookup, config) -> bytes:
                   "per request (serve.max_instances, a protection of the development stand-in; TF Serving "
                   "has no such limit). Send them in several requests.")
     outputs = run(model.signatures[signature], tensors, config.serve.predict_chunk)
+    if record is not None and len(tensors) == 1:
+        (name, values), = tensors.items()
+        record(model, signature, name == EXAMPLES_INPUT, list(values.reshape(-1)), outputs)
     return rest_tensors.predict_response(outputs, form)
 
 

@@ -110,6 +110,13 @@ def embed(config: Config, texts: list[str], log, batch: int = 64) -> np.ndarray:
 
 def fit_use_head(x, y, n_classes, x_test, hp, seed):
     """Our head on frozen embeddings, early-stopped on a stratified holdout (best weights restored)."""
+    model, info = train_head(x, y, n_classes, hp, seed)
+    # A direct call, not model.predict: predict traces a new tf.function per model (retracing warnings).
+    return model(x_test, training=False).numpy().argmax(axis=1), info
+
+
+def train_head(x, y, n_classes, hp, seed):
+    """(the trained head, info): build_head with the trainer's knobs, early-stopped on a stratified holdout."""
     import tf_keras
 
     from components.trainer import build_head
@@ -123,8 +130,7 @@ def fit_use_head(x, y, n_classes, x_test, hp, seed):
                             monitor="val_loss", patience=hp["early_stopping_patience"], restore_best_weights=True)])
     val = history.history["val_loss"]
     info = {"n_fit": len(fit), "n_holdout": len(hold), "epochs": len(val), "best_epoch": int(np.argmin(val)) + 1}
-    # A direct call, not model.predict: predict traces a new tf.function per model (retracing warnings).
-    return model(x_test, training=False).numpy().argmax(axis=1), info
+    return model, info
 
 
 def fit_tfidf_lr(texts, y, test_texts, seed):
@@ -295,6 +301,9 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="a tiny budget for smoke tests: at most 3 epochs per "
                                                         "head; the figures mean nothing")
     p.set_defaults(func=command)
+    from ops import study_active
+
+    study_active.register(study_sub)
 
 
 def command(args) -> int:

@@ -185,6 +185,70 @@ class StudyConfig:
 
 
 @dataclass
+class RequestLogConfig:
+    """What `transferline serve` logs of each answered :predict (ops/request_log.py; README, "Closing the loop")."""
+    enabled: bool = True
+    # Where the log lives ('' = <work_dir>/requests); monitor and label-next read every *.csv / *.jsonl here,
+    # so a sidecar in front of TF Serving can write its files here too.
+    dir: str = ""
+    # Share of requests logged (drawn per request): lower it for heavy traffic.
+    sample_rate: float = 1.0
+    # Rotation: a new file past this size; the oldest of our files beyond max_files are deleted
+    # (disk use stays below about max_files x max_file_bytes).
+    max_file_bytes: int = 8 * 1024 * 1024
+    max_files: int = 16
+    # Requests waiting for the writer; beyond it requests are answered but not logged (counted as dropped).
+    queue_requests: int = 1000
+
+
+@dataclass
+class MonitorConfig:
+    """`transferline monitor`: logged traffic vs the served model's training data (README, "Closing the loop")."""
+    # Default window: the last this many hours (--since/--until override).
+    window_hours: float = 24.0
+    # Fewer logged requests (instances) than this in the window: exit 7, no verdict.
+    min_requests: int = 100
+    # Drift thresholds (each exceeded one is named; any exceeded: exit 6):
+    # Jensen-Shannon divergence of the text-length distribution, traffic vs training data (TFDV),
+    max_length_drift: float = 0.25  # TREC test vs train questions: 0.13 (the test questions are shorter)
+    # L-infinity distance, predicted-label distribution vs the gate data's labels (TFDV),
+    max_label_drift: float = 0.2
+    # out-of-vocabulary word rate (training vocabulary), traffic minus the gate data's,
+    max_oov_increase: float = 0.1
+    # share of empty texts and of texts longer than long_text_chars characters,
+    max_empty_share: float = 0.02
+    long_text_chars: int = 300
+    max_long_share: float = 0.05
+    # and share of predictions with top score < low_confidence, traffic minus the gate data's.
+    low_confidence: float = 0.5
+    max_low_confidence_increase: float = 0.15
+    # Where each check's JSON and HTML go ('' = <work_dir>/monitor).
+    out_dir: str = ""
+
+
+@dataclass
+class ActiveConfig:
+    """`transferline label-next` and `transferline study active` (README, "Closing the loop")."""
+    # margin (smallest top-1 minus top-2 probability first), entropy (highest first), or random.
+    strategy: str = "margin"
+    # Two texts whose encoder embeddings have a cosine similarity above this are near-duplicates: one is kept.
+    near_duplicate: float = 0.95
+    # Spread the picks over k-means clusters of the embedding space (one per cluster, best-ranked first).
+    spread: bool = False
+    # Candidates embedded for dedup/spread: the best-ranked n x pool_factor.
+    pool_factor: int = 5
+    # The study: start from `start` random labels, add `step` per round for `rounds` rounds, `seeds` times;
+    # report the labels each strategy needs to reach `target` test accuracy.
+    start: int = 100
+    step: int = 100
+    rounds: int = 7
+    seeds: int = 5
+    target: float = 0.85
+    # Where the study's JSON and PNG go ('' = <work_dir>/study).
+    out_dir: str = ""
+
+
+@dataclass
 class Config:
     pipeline_name: str = "transferline"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -197,6 +261,9 @@ class Config:
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
+    request_log: RequestLogConfig = field(default_factory=RequestLogConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    active: ActiveConfig = field(default_factory=ActiveConfig)
 
     @property
     def serving_dir(self) -> str:
@@ -337,6 +404,18 @@ def validate(config: Config) -> None:
         (bool(config.study.sizes) and all(n >= 0 for n in config.study.sizes),
          "study.sizes must be a non-empty list of sizes >= 0 (0 = all the training data)"),
         (config.study.seeds > 0, "study.seeds must be > 0"),
+        (0.0 < config.request_log.sample_rate <= 1.0, "request_log.sample_rate must be within (0, 1]"),
+        (min(config.request_log.max_file_bytes, config.request_log.max_files, config.request_log.queue_requests) > 0,
+         "request_log.max_file_bytes, max_files and queue_requests must be > 0"),
+        (config.monitor.window_hours > 0, "monitor.window_hours must be > 0"),
+        (0 < config.monitor.min_requests <= 200, "monitor.min_requests must be within 1..200"),
+        (0.0 <= config.monitor.low_confidence <= 1.0 and config.monitor.long_text_chars > 0,
+         "monitor.low_confidence must be within [0, 1] and monitor.long_text_chars > 0"),
+        (config.active.strategy in ("margin", "entropy", "random"),
+         "active.strategy must be margin, entropy or random"),
+        (0.0 < config.active.near_duplicate <= 1.0, "active.near_duplicate must be within (0, 1] (1 = exact only)"),
+        (min(config.active.pool_factor, config.active.start, config.active.step, config.active.rounds,
+             config.active.seeds) > 0, "active.pool_factor, start, step, rounds and seeds must be > 0"),
     ]
     for ok, message in checks:
         if not ok:
