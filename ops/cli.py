@@ -21,9 +21,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 # Only light modules at import time: TFX takes ~10 s to import, and `--help` should not wait for it.
 from components.errors import Busy, DataRejected, KubeflowError, UserError  # noqa: E402
-from ops import encoder, kubeflow_commands, predict, report, rollback, run, schema, serve, study  # noqa: E402
+from ops import encoder, kubeflow_check, kubeflow_commands, predict, report, rollback, run, schema, serve, study  # noqa: E402
 
-COMMANDS = (run, rollback, predict, encoder, schema, report, serve, study, kubeflow_commands)
+COMMANDS = (run, rollback, predict, encoder, schema, report, serve, study, kubeflow_commands, kubeflow_check)
 
 
 def build_parser() -> argparse.ArgumentParser:
