@@ -8,6 +8,7 @@ FILE is the JSON a real task got: the value of `--executor_input` in its pod spe
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from components.errors import KubeflowContractError, UserError
@@ -85,7 +86,6 @@ def check_command(args) -> int:
     import yaml
 
     from pipelines.kubeflow_entrypoint import INPUTS_SPEC_FLAG, OUTPUTS_SPEC_FLAG
-    from pipelines.kubeflow_runner import package_path
 
     text = sys.stdin.read() if args.file == "-" else _read(args.file)
     try:
@@ -93,7 +93,7 @@ def check_command(args) -> int:
     except json.JSONDecodeError as e:
         raise UserError(f"{args.file}: not JSON ({e.msg} at line {e.lineno}); give the --executor_input value") from None
     executor_input = from_pod(executor_input)
-    package = args.package or package_path(config_from(args))
+    package = args.package or _default_package(args)
     spec = yaml.safe_load(_read(package))
     task = find_task(spec, executor_input, args.task)
     label = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]["executorLabel"]
@@ -122,6 +122,13 @@ def from_pod(doc: dict) -> dict:
             return json.loads(argv[argv.index("--executor_input") + 1])
     raise UserError("the pod has no container with --executor_input: give the task's main pod "
                     "(the one running the launcher), not the driver's")
+
+
+def _default_package(args) -> str:
+    from pipelines.config import REPO_ROOT
+
+    path = config_from(args).kubeflow.package_path  # as kubeflow_runner.package_path, without importing TFX
+    return path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
 
 
 def _read(path: str) -> str:

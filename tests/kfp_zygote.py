@@ -20,6 +20,8 @@ import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor  # noqa:
 import tfx.components.evaluator.executor  # noqa: F401,E402
 import tfx.components.transform.executor  # noqa: F401,E402
 import tfx.components.trainer.executor  # noqa: F401,E402
+from tfx import v1  # noqa: F401,E402
+import pipelines.pipeline  # noqa: F401,E402  (every component module)
 
 
 def child(req: dict) -> int:

@@ -175,3 +175,27 @@ def test_executor_output_is_parsed_strictly_and_merged_as_the_launcher_does(tmp_
     merged = merge_outputs(provisioned, reported)
     assert merged["model"] == {"name": "model", "uri": "gs://b/m2", "type": {"schemaTitle": "t"}, "metadata": {"a": 1}}
     assert merged["executor-logs"]["uri"] == "gs://b/logs"
+
+
+def test_kubeflow_check_names_each_deviation_and_whether_it_is_handled(spec, tmp_path, capsys):
+    import argparse
+
+    from ops.kubeflow_check import check_command
+
+    ei = emulated(spec, tmp_path)
+    pod = {"spec": {"containers": [{"args": ["--copy_launcher", "--executor_input", json.dumps(ei)]}]}}
+    (tmp_path / "pod.json").write_text(json.dumps(pod))
+    args = argparse.Namespace(file=str(tmp_path / "pod.json"), package=os.path.join(REPO, "kubeflow", "pipeline.yaml"),
+                              task=None, config=None, overrides=[])
+    assert check_command(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("task Transform ")
+    for line in ("[handled] input artifacts without a type", "[handled] input artifacts named by MLMD id",
+                 "[handled] launcher-managed outputs (executor-logs", "[handled] metadata lists/structs wrapped"):
+        assert line in out, out
+    assert "every deviation found" in out
+    ei["outputs"]["artifacts"]["transform_graph"]["artifacts"][0]["uri"] = "minio://mlpipeline/v2/artifacts/x"
+    (tmp_path / "ei.json").write_text(json.dumps(ei))
+    args.file = str(tmp_path / "ei.json")
+    assert check_command(args) == KubeflowContractError.exit_code
+    assert "[NOT HANDLED] URIs TensorFlow cannot open" in capsys.readouterr().out
