@@ -120,7 +120,7 @@ def test_knobs_land_where_the_components_read_them(compiled):
     accuracy = next(m for m in evaluator["metrics_specs"][0]["metrics"]
                     if m["class_name"] == "SparseCategoricalAccuracy")
     assert accuracy["threshold"]["value_threshold"]["lower_bound"] == 0.77
-    trainer = json.loads(param(spec, "Trainer", "custom_config"))
+    trainer = json.loads(param(spec, "Trainer", "custom_config"))["trainer"]  # components.trainer.TRAINER_CONFIG
     assert trainer["hidden_units"] == 128 and trainer["learning_rate"] == 0.002
     transform = json.loads(param(spec, "Transform", "custom_config"))
     assert transform["encoder_handle"] == "gs://bucket-x/encoders/use-m3"
