@@ -43,7 +43,7 @@ def find_task(spec: dict, executor_input: dict, task: str | None) -> str:
 
 
 def deviations(executor_input: dict, inputs_spec: dict, outputs_spec: dict,
-               registered_schemes: tuple = ("gs", "file")) -> list[tuple[str, str, bool]]:
+               registered_schemes: tuple = ("gs", "file"), keep_markers: bool = False) -> list[tuple[str, str, bool]]:
     """(deviation, detail, handled by our entrypoint) for each known deviation found."""
     from pipelines.kubeflow_entrypoint import repair, uris
 
@@ -71,7 +71,8 @@ def deviations(executor_input: dict, inputs_spec: dict, outputs_spec: dict,
     remote = sorted({u.split("://")[0] for u in uris(executor_input) if "://" in u})
     if "gs" in remote:
         found.append(("gs:// outputs: TF's directory markers break the next download (#13476)",
-                      "removed after the task unless compiled with kubeflow.remove_dir_markers = false", True))
+                      "kept: compiled with kubeflow.remove_dir_markers = false, so the backend needs the fix"
+                      if keep_markers else "removed after the task", not keep_markers))
     try:
         _, notes = repair(executor_input, inputs_spec, outputs_spec, list(registered_schemes))
         if notes["values unwrapped"]:
@@ -85,7 +86,7 @@ def deviations(executor_input: dict, inputs_spec: dict, outputs_spec: dict,
 def check_command(args) -> int:
     import yaml
 
-    from pipelines.kubeflow_entrypoint import INPUTS_SPEC_FLAG, OUTPUTS_SPEC_FLAG
+    from pipelines.kubeflow_entrypoint import INPUTS_SPEC_FLAG, KEEP_MARKERS_FLAG, OUTPUTS_SPEC_FLAG
 
     text = sys.stdin.read() if args.file == "-" else _read(args.file)
     try:
@@ -102,7 +103,8 @@ def check_command(args) -> int:
              for flag in (INPUTS_SPEC_FLAG, OUTPUTS_SPEC_FLAG)}
     if not specs[OUTPUTS_SPEC_FLAG]:
         raise UserError(f"{package} was not compiled for our entrypoint; run `transferline compile`")
-    found = deviations(executor_input, specs[INPUTS_SPEC_FLAG], specs[OUTPUTS_SPEC_FLAG])
+    found = deviations(executor_input, specs[INPUTS_SPEC_FLAG], specs[OUTPUTS_SPEC_FLAG],
+                       keep_markers=KEEP_MARKERS_FLAG in container_args)
     print(f"task {task} ({package}):")
     for what, detail, handled in found:
         print(f"  [{'handled' if handled else 'NOT HANDLED'}] {what}: {detail}")
