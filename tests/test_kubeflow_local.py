@@ -111,9 +111,10 @@ def test_pushed_model_serves_raw_text(kfp, version):
 def test_markers_were_synthesized_and_removed_except_empty_directories(kfp):
     bucket = kfp["bucket"]
     assert len(bucket.deleted()) > 50  # every task's output directories had markers, all removed
-    left = bucket.markers(os.path.join(bucket.root, "root"))
-    for marker in left:  # only the markers of empty directories (the root of the walk aside) remain
-        assert not os.listdir(marker) or marker == os.path.join(bucket.root, "root") + "/", marker
+    for _, mlmd in kfp["runs"].values():
+        for record in mlmd.records.values():
+            if os.path.isdir(record["uri"]):  # only the markers of empty directories remain
+                assert all(not os.listdir(m) for m in bucket.markers(record["uri"])), record["uri"]
 
 
 @pytest.mark.parametrize("version", list(VERSIONS))
