@@ -76,6 +76,10 @@ class KubeflowError(UserError):
     exit_code = 4
 
 
+class KubeflowContractError(UserError):
+    """A Kubeflow task got an executor input it cannot run (pipelines/kubeflow_entrypoint.py says why)."""
+
+
 class Busy(UserError):
     """Another run or rollback holds the work dir; nothing was done."""
     exit_code = 5

@@ -21,11 +21,11 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 # Only light modules at import time: TFX takes ~10 s to import, and `--help` should not wait for it.
 from components.errors import Busy, DataRejected, Drift, KubeflowError, NotEnoughTraffic, UserError  # noqa: E402
-from ops import (encoder, init, kubeflow_commands, label_next, monitor, predict, report, rollback, run,  # noqa: E402
-                 schema, serve, study)
+from ops import (encoder, init, kubeflow_check, kubeflow_commands, label_next, monitor, predict, report,  # noqa: E402
+                 rollback, run, schema, serve, study)
 
 COMMANDS = (init, run, rollback, predict, encoder, schema, report, serve, monitor, label_next, study,
-            kubeflow_commands)
+            kubeflow_commands, kubeflow_check)
 
 
 def build_parser() -> argparse.ArgumentParser:

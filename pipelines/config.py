@@ -132,6 +132,10 @@ class KubeflowConfig:
     serving_dir: str = "gs://your-bucket/transferline/serving"
     # The TF-Hub USE (pods need internet, or a gs:// copy of it); 'embedded' = the port baked into the image.
     encoder_handle: str = PRODUCTION_HANDLE
+    # After each task, delete the zero-byte "directory marker" objects TF's GCS filesystem leaves under its
+    # gs:// outputs, which KFP's launcher cannot download (kubeflow/pipelines#13476; README, "Running on
+    # Kubeflow"). Set false only on a KFP backend that has the fix for that issue.
+    remove_dir_markers: bool = True
     # Where `transferline compile` writes the pipeline IR, relative to the repository root.
     package_path: str = "kubeflow/pipeline.yaml"
     # KFP API endpoint ('' = $KFP_HOST), user namespace ('' = $KFP_NAMESPACE or the cluster's default),

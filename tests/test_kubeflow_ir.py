@@ -15,12 +15,13 @@ from conftest import REPO, run_cli
 
 pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
 
-ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+ENTRYPOINT = ["python", "-m", "pipelines.kubeflow_entrypoint"]
 KNOBS = ["gate.min_accuracy=0.77", "gate.reference_margin=0.02", "trainer.hidden_units=128", "trainer.learning_rate=0.002",
          "contract.max_text_chars=500", "data.train_spans=2", "kubeflow.image=registry.example/team/transferline:abc123",
          "kubeflow.pipeline_root=gs://bucket-x/root", "kubeflow.data_dir=gs://bucket-x/data",
          "kubeflow.test_data_dir=gs://bucket-x/test", "kubeflow.serving_dir=gs://bucket-x/serving",
-         "kubeflow.encoder_handle=gs://bucket-x/encoders/use-m3", "beam.extra_args=--runner=DataflowRunner,--region=eu"]
+         "kubeflow.encoder_handle=gs://bucket-x/encoders/use-m3", "beam.extra_args=--runner=DataflowRunner,--region=eu",
+         "kubeflow.remove_dir_markers=false"]
 
 
 def compile_to(path, overrides=()):
@@ -94,11 +95,15 @@ def test_every_task_is_a_container_running_the_tfx_entrypoint_in_the_image(compi
         c = executor["container"]
         assert set(c) == {"image", "command", "args"}, name
         assert c["image"] == "gcr.io/your-project/transferline:0.1.0"
-        assert c["command"] == ENTRYPOINT
-        assert c["args"][0] == "--executor_class_path" and "{{$}}" in c["args"]
+        assert c["command"] == ENTRYPOINT  # ours, around TFX's executor run (kubeflow_entrypoint.py)
+        # Our outputs spec first (the component's own outputs, not the launcher's), then TFX's arguments.
+        assert c["args"][0] == "--json_serialized_outputs_spec_args"
+        assert json.loads(c["args"][1]) == spec["components"][name]["outputDefinitions"]
+        assert c["args"][2] == "--executor_class_path" and "{{$}}" in c["args"]
+        assert "--json_serialized_inputs_spec_args" in c["args"] and "--keep_dir_markers" not in c["args"]
         assert [a for a in c["args"] if "{{" in a] == ["{{$}}"]  # the only placeholder KFP fills
         # The executor class is importable from this project's code, i.e. from the image.
-        assert import_utils.import_class_by_path(c["args"][1]), name
+        assert import_utils.import_class_by_path(c["args"][3]), name
         assert c["args"][-2:] == ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
 
 
@@ -117,7 +122,7 @@ def test_knobs_land_where_the_components_read_them(compiled):
     accuracy = next(m for m in evaluator["metrics_specs"][0]["metrics"]
                     if m["class_name"] == "SparseCategoricalAccuracy")
     assert accuracy["threshold"]["value_threshold"]["lower_bound"] == 0.77
-    trainer = json.loads(param(spec, "Trainer", "custom_config"))["trainer"]  # TRAINER_CONFIG: the whole section
+    trainer = json.loads(param(spec, "Trainer", "custom_config"))["trainer"]  # components.trainer.TRAINER_CONFIG
     assert trainer["hidden_units"] == 128 and trainer["learning_rate"] == 0.002
     transform = json.loads(param(spec, "Transform", "custom_config"))
     assert transform["encoder_handle"] == "gs://bucket-x/encoders/use-m3"
@@ -140,6 +145,7 @@ def test_knobs_land_where_the_components_read_them(compiled):
         c = executor["container"]
         assert c["image"] == "registry.example/team/transferline:abc123"
         assert c["args"][-2:] == ["--runner=DataflowRunner", "--region=eu"], name
+        assert c["args"][2] == "--keep_dir_markers", name  # a backend with the #13476 fix
 
 
 def test_embedded_encoder_resolves_to_the_copy_baked_into_the_image():
