@@ -23,7 +23,7 @@ from components.names import ROLLBACK_EXECUTION_TYPE, reports_dir
 from components.serving_dir import rolled_back_dir, served_versions
 from ops.args import add_config_args, config_from, say
 from pipelines.config import Config
-from pipelines import runs
+from pipelines import run_history
 from pipelines.runs import connect
 
 
@@ -116,4 +116,4 @@ def rollbacks(metadata_path: str) -> list[dict]:
     """Every recorded rollback, oldest first, from MLMD."""
     if not os.path.exists(metadata_path):
         return []
-    return runs.rollbacks(connect(metadata_path))
+    return run_history.rollbacks(connect(metadata_path))

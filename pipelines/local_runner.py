@@ -20,7 +20,8 @@ from components.serving_dir import served_versions
 from pipelines import run_log
 from pipelines.config import Config
 from pipelines.pipeline import create_pipeline, stage_schema_file
-from pipelines.runs import RecordedRun, mark_interrupted, read_run
+from pipelines.run_history import mark_interrupted
+from pipelines.runs import RecordedRun, read_run
 from pipelines.work_lock import exclusive
 
 

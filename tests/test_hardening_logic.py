@@ -78,7 +78,7 @@ def test_span_choice_reads_the_folders(tmp_path):
 
 
 def test_a_run_is_dead_when_nobody_holds_the_lock_or_a_later_run_marked_it():
-    from pipelines.runs import dead_component
+    from pipelines.run_history import dead_component
 
     states = {"CsvExampleGen": "CACHED", "Trainer": "COMPLETE", "Pusher": "RUNNING"}
     assert dead_component(states, "", lock_held=True) == ""  # a live run holds the lock
