@@ -11,10 +11,11 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONUNBUFFERED := 1
 STAMP := $(VENV)/.installed
 
-.PHONY: help install encoder run test bench lock clean
+.PHONY: help install encoder run test unit bench lock clean
 help:
 	@echo "make run    - set up if needed, then run the pipeline locally"
-	@echo "make test   - set up if needed, then run the whole test suite"
+	@echo "make test   - set up if needed, then run the whole test suite (unit + end-to-end)"
+	@echo "make unit   - the fast unit tier alone (pytest -m 'not slow', under a minute)"
 	@echo "make bench  - the benchmark suite: one table of ratios P1-P6, per-phase profiles (bench/suite.py)"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml's pins"
 
@@ -39,7 +40,10 @@ run: encoder
 	$(VENV)/bin/transferline run $(ARGS)
 
 test: encoder
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: encoder
 	$(PY) bench/suite.py

@@ -2,8 +2,11 @@
 
 TFX's ExampleValidator only reports anomalies. DataGate reads its report (TFDV
 anomalies against the checked-in schema) and adds what a schema cannot say:
-blank or over-long texts, duplicated rows en masse, no rows at all, and drift
-between the newest data span and the one before (TFDV drift comparators). Any
+blank or over-long texts, duplicated rows en masse, no rows at all, drift
+between the newest data span and the one before (TFDV drift comparators), and
+leakage: gate rows (eval and test splits) whose text is also a training text,
+above contract.max_leakage_fraction (below it, the count is passed on for the
+summary). Unknown labels are shown quoted, with file and line. Any
 problem raises DataRejected: the run stops there under every runner, nothing is
 trained or pushed, and MLMD records the failed DataGate execution.
 
@@ -22,22 +25,17 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import names
+from components.csv_checks import (diagnose_bytes, leakage, leakage_problem, locate_values, problem,
+                                   unknown_label_problem)
 from components.errors import DataRejected
-from components.spans import span_dirs
-
-_MAX_EXAMPLES = 3
-
-
-def problem(where: str, what: str, examples=()) -> dict:
-    return {"where": where, "problem": what, "examples": [_clip(e) for e in list(examples)[:_MAX_EXAMPLES]]}
-
-
-def _clip(text: str, n: int = 80) -> str:
-    text = str(text)
-    return text if len(text) <= n else f"{text[:n]}… ({len(text):,} characters)"
-
+from components.spans import span_data_dirs, split_rows
 
 # ---------------------------------------------------------------------------------------- CSV files
+def _read(path: str) -> bytes:
+    with fileio.open(path, "rb") as f:
+        return f.read()
+
+
 def diagnose_csv_files(data_dir: str, pattern: str, max_chars: int | None = None,
                        columns=names.COLUMNS) -> list[dict]:
     """Problems with the CSV files under data_dir/pattern, each naming the file (empty list: none)."""
@@ -46,54 +44,13 @@ def diagnose_csv_files(data_dir: str, pattern: str, max_chars: int | None = None
         return [problem(data_dir, f"no files match '{pattern}' (expected CSV files such as span-1/data.csv)")]
     found = []
     for path in files:
-        found += _diagnose_file(path, list(columns), max_chars)
+        try:
+            raw = _read(path)
+        except Exception as e:  # permissions, a directory, a broken link, ...
+            found.append(problem(path, f"cannot be read: {e}"))
+            continue
+        found += diagnose_bytes(path, raw, columns, max_chars)
     return found
-
-
-def _diagnose_file(path: str, columns: list[str], max_chars: int | None) -> list[dict]:
-    try:
-        with fileio.open(path, "rb") as f:
-            raw = f.read()
-    except Exception as e:  # permissions, a directory, a broken link, ...
-        return [problem(path, f"cannot be read: {e}")]
-    if not raw.strip():
-        return [problem(path, f"is empty: expected a header line '{','.join(columns)}' and rows")]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        snippet = raw[raw.rfind(b"\n", 0, e.start) + 1:e.start + 20].decode("utf-8", "replace")
-        return [problem(path, f"is not UTF-8 text: byte 0x{raw[e.start]:02x} at line {line}; "
-                              "save the file as UTF-8", [snippet])]
-    csv.field_size_limit(2**31 - 1)  # see every field whole, however long (TFX's reader stops at 128 KiB)
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as e:
-        return [problem(path, f"cannot be parsed as CSV: {e}")]
-    header = rows[0]
-    if header != columns:
-        delimiter = next((d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]), None)
-        if delimiter:
-            return [problem(path, f"uses {delimiter!r} as delimiter; expected commas "
-                                  f"(header should be '{','.join(columns)}')", [text.splitlines()[0]])]
-        missing = [c for c in columns if c not in header]
-        extra = [c for c in header if c not in columns]
-        what = "; ".join(filter(None, [f"missing column(s) {missing}" if missing else "",
-                                        f"unexpected column(s) {extra}" if extra else ""]))
-        return [problem(path, f"has header {header}: {what or 'columns out of order'}; "
-                              f"expected exactly '{','.join(columns)}'")]
-    body = [r for r in rows[1:] if r]
-    if not body:
-        return [problem(path, "has a header but no rows")]
-    ragged = [i + 2 for i, r in enumerate(rows[1:]) if r and len(r) != len(header)]
-    if ragged:
-        return [problem(path, f"{len(ragged)} row(s) do not have {len(header)} fields (first at line "
-                              f"{ragged[0]}); quote texts that contain commas")]
-    long = [r[0] for r in body if max_chars and len(r[0]) > max_chars]
-    if long:
-        return [problem(path, f"{len(long)} text(s) are longer than {max_chars:,} characters "
-                              "(contract.max_text_chars)", long)]
-    return []
 
 
 def rejection_for(error: Exception, data_dir: str, pattern: str, test_data_dir: str,
@@ -138,7 +95,8 @@ def _anomaly_problems(anomalies) -> list[dict]:
             report.ParseFromString(f.read())
         for feature, info in sorted(report.anomaly_info.items()):
             for reason in info.reason:
-                found[(f"feature '{feature}'", f"{reason.short_description}: {reason.description}")].append(split)
+                # repr: a name with an invisible character (a BOM) shows it escaped, '\ufefftext'.
+                found[(f"feature {feature!r}", f"{reason.short_description}: {reason.description}")].append(split)
         if report.HasField("dataset_anomaly_info"):
             for reason in report.dataset_anomaly_info.reason:
                 found[("dataset", f"{reason.short_description}: {reason.description}")].append(split)
@@ -159,27 +117,37 @@ def _example_counts(statistics) -> dict[str, int]:
     return counts
 
 
-def _texts(examples) -> list[tuple[str, str]]:
-    """(text, label) of every example in every split (undecodable bytes replaced)."""
-    import tensorflow as tf
+def _texts(examples) -> dict[str, list[tuple[str, str]]]:
+    """split -> (text, label) of every example in it (undecodable bytes replaced)."""
+    return {split: split_rows(examples, split) for split in artifact_utils.decode_split_names(examples.split_names)}
 
-    rows = []
-    for split in artifact_utils.decode_split_names(examples.split_names):
-        files = fileio.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
-        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-            example = tf.train.Example.FromString(record.numpy())
-            feats = example.features.feature
 
-            def value(name):
-                if name not in feats or not feats[name].WhichOneof("kind"):
-                    return ""
-                values = getattr(feats[name], feats[name].WhichOneof("kind")).value
-                if not values:
-                    return ""
-                return values[0].decode("utf-8", "replace") if isinstance(values[0], bytes) else str(values[0])
+def _allowed_labels(schema) -> list[str]:
+    """The label's string domain in the schema ImportSchemaGen imported."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx.utils import io_utils
 
-            rows.append((value(names.TEXT), value(names.LABEL)))
-    return rows
+    parsed = io_utils.parse_pbtxt_file(os.path.join(schema.uri, "schema.pbtxt"), schema_pb2.Schema())
+    feature = next(f for f in parsed.feature if f.name == names.LABEL)
+    return list(next(d for d in parsed.string_domain if d.name == (feature.domain or names.LABEL)).value)
+
+
+def _quote_unknown_labels(found: list[dict], rows: dict, allowed: list[str], files: list[str]) -> list[dict]:
+    """TFDV's unexpected-label anomalies, rewritten with each value quoted and its file and line."""
+    prefix = f"feature '{names.LABEL}' ("
+    if not any(p["where"].startswith(prefix) and p["problem"].startswith("Unexpected string values") for p in found):
+        return found
+    places = None
+    out = []
+    for p in found:
+        if p["where"].startswith(prefix) and p["problem"].startswith("Unexpected string values"):
+            splits = [s for s in rows if s in p["where"][len(prefix):]] or list(rows)
+            counts = collections.Counter(label for s in splits for _, label in rows[s] if label not in allowed)
+            if places is None:
+                places = locate_values({f: _read(f) for f in files}, names.LABEL, counts)
+            p = unknown_label_problem(p["where"], counts, allowed, places) if counts else p
+        out.append(p)
+    return out
 
 
 def _text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[dict]:
@@ -194,7 +162,7 @@ def _text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[
     counts = collections.Counter(rows)
     duplicates = sum(c - 1 for c in counts.values() if c > 1)
     if rows and duplicates / len(rows) > max_duplicate_fraction:
-        top = [f"{t} ({c}×)" for (t, _), c in counts.most_common(_MAX_EXAMPLES) if c > 1]
+        top = [f"{t} ({c}×)" for (t, _), c in counts.most_common(3) if c > 1]
         found.append(problem("dataset", f"{duplicates} of {len(rows)} rows ({duplicates / len(rows):.0%}) "
                                         f"repeat another row exactly; more than "
                                         f"{max_duplicate_fraction:.0%} (contract.max_duplicate_fraction)", top))
@@ -202,26 +170,26 @@ def _text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[
 
 
 # ---------------------------------------------------------------------------------- drift by span
-def _span_statistics(folder: str):
+def _span_statistics(folder: str, files: str):
     import pandas as pd
     import tensorflow_data_validation as tfdv
 
     texts, labels = [], []
-    for path in sorted(fileio.glob(os.path.join(folder, "*.csv"))):
+    for path in sorted(fileio.glob(os.path.join(folder, files))):
         with fileio.open(path, "rb") as f:
-            for row in csv.DictReader(io.StringIO(f.read().decode("utf-8", "replace"))):
+            for row in csv.DictReader(io.StringIO(f.read().decode("utf-8-sig", "replace"))):
                 texts.append(row.get(names.TEXT) or "")
                 labels.append(row.get(names.LABEL) or "")
     frame = pd.DataFrame({names.LABEL: labels, "text_length": [len(t) for t in texts]})
     return tfdv.generate_statistics_from_dataframe(frame)
 
 
-def drift_problems(data_dir: str, label_threshold: float, length_threshold: float) -> list[dict]:
+def drift_problems(data_dir: str, label_threshold: float, length_threshold: float, files: str = "*.csv") -> list[dict]:
     """TFDV drift between the newest span and the previous one (none with fewer than two spans)."""
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
-    spans = span_dirs(data_dir)
+    spans = span_data_dirs(data_dir, files)
     if len(spans) < 2 or not (label_threshold or length_threshold):
         return []
     newest, previous = sorted(spans)[-1], sorted(spans)[-2]
@@ -232,8 +200,8 @@ def drift_problems(data_dir: str, label_threshold: float, length_threshold: floa
     length = schema.feature.add(name="text_length", type=schema_pb2.INT)
     if length_threshold:
         length.drift_comparator.jensen_shannon_divergence.threshold = length_threshold
-    anomalies = tfdv.validate_statistics(_span_statistics(spans[newest]), schema,
-                                         previous_statistics=_span_statistics(spans[previous]))
+    anomalies = tfdv.validate_statistics(_span_statistics(spans[newest], files), schema,
+                                         previous_statistics=_span_statistics(spans[previous], files))
     found = []
     for feature, info in sorted(anomalies.anomaly_info.items()):
         comparators = (r for r in info.reason
@@ -250,14 +218,19 @@ def DataGate(
         statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics],
         anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies],
         examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+        schema: tfx.dsl.components.InputArtifact[standard_artifacts.Schema],
         data_dir: tfx.dsl.components.Parameter[str],
         file_pattern: tfx.dsl.components.Parameter[str],
+        test_data_dir: tfx.dsl.components.Parameter[str],
         max_text_chars: tfx.dsl.components.Parameter[int],
         max_duplicate_fraction: tfx.dsl.components.Parameter[float],
         max_label_drift: tfx.dsl.components.Parameter[float],
         max_length_drift: tfx.dsl.components.Parameter[float],
-) -> TypedDict("GateOutput", {"rows": int}):
-    """Halts the run (DataRejected) when the data breaks the contract; else passes the row count on."""
+        max_leakage_fraction: tfx.dsl.components.Parameter[float],
+) -> TypedDict("GateOutput", {"rows": int, "gate_rows": int, "leaked_rows": int}):
+    """Halts the run (DataRejected) when the data breaks the contract; else passes the row counts on:
+    all rows, the gate's (eval + test splits), and how many gate rows are also training texts."""
+    test_pattern = file_pattern.split("/", 1)[-1]
     counts = _example_counts(statistics)
     if not sum(counts.values()):
         raise DataRejected(diagnose_csv_files(data_dir, file_pattern, max_text_chars) or [
@@ -265,13 +238,23 @@ def DataGate(
     empty = _files_without_rows(data_dir, file_pattern)
     if empty:
         raise DataRejected(empty)
-    found = _anomaly_problems(anomalies)
-    if any("Column dropped" in p["problem"] or "New column" in p["problem"] for p in found):
-        # Broken columns: name the file and the cause (a wrong delimiter, say) before TFDV's view of it.
-        raise DataRejected(diagnose_csv_files(data_dir, file_pattern, max_text_chars) + found)
     rows = _texts(examples)
-    found += (_text_problems(rows, max_text_chars, max_duplicate_fraction)
-              + drift_problems(data_dir, max_label_drift, max_length_drift))
+    files = sorted(fileio.glob(os.path.join(data_dir, file_pattern)))
+    if test_data_dir:
+        files += sorted(fileio.glob(os.path.join(test_data_dir, test_pattern)))
+    found = _quote_unknown_labels(_anomaly_problems(anomalies), rows, _allowed_labels(schema), files)
+    if any("Column dropped" in p["problem"] or "New column" in p["problem"] for p in found):
+        # Broken columns: name the file and the cause (a wrong delimiter, a BOM) before TFDV's view of it.
+        raise DataRejected(diagnose_csv_files(data_dir, file_pattern, max_text_chars)
+                           + (diagnose_csv_files(test_data_dir, test_pattern, max_text_chars) if test_data_dir else [])
+                           + found)
+    gate = {s: [t for t, _ in r] for s, r in rows.items() if s != "train"}
+    leaked = leakage((t for t, _ in rows.get("train", [])), gate)
+    gate_rows = sum(map(len, gate.values()))
+    found += ([p for p in [leakage_problem(leaked, gate_rows, max_leakage_fraction)] if p]
+              + _text_problems([r for split in rows.values() for r in split], max_text_chars, max_duplicate_fraction)
+              + drift_problems(data_dir, max_label_drift, max_length_drift, test_pattern))
     if found:
         raise DataRejected(found)
-    return {"rows": len(rows)}
+    return {"rows": sum(map(len, rows.values())), "gate_rows": gate_rows,
+            "leaked_rows": sum(map(len, leaked.values()))}

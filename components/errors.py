@@ -22,6 +22,14 @@ class NoSpans(UserError, ValueError):
     """The data root has no span-N/ folder to train on."""
 
 
+class DataFileError(UserError, ValueError):
+    """`init`: a labelled CSV that cannot start a project (columns, classes, encoding); nothing was created."""
+
+
+class ProjectExists(UserError):
+    """`init`: the folder already holds a project; --force replaces it."""
+
+
 class NotFound(UserError):
     """Something the command needs does not exist yet: no run, no pushed model, no such version."""
 
@@ -68,6 +76,20 @@ class KubeflowError(UserError):
     exit_code = 4
 
 
+class KubeflowContractError(UserError):
+    """A Kubeflow task got an executor input it cannot run (pipelines/kubeflow_entrypoint.py says why)."""
+
+
 class Busy(UserError):
     """Another run or rollback holds the work dir; nothing was done."""
     exit_code = 5
+
+
+class Drift(UserError):
+    """`monitor`: the traffic moved away from the served model's training data (alerting: page someone)."""
+    exit_code = 6
+
+
+class NotEnoughTraffic(UserError):
+    """`monitor`: too few logged requests in the window to judge (monitor.min_requests)."""
+    exit_code = 7

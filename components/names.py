@@ -37,11 +37,12 @@ TRANSFORM = "Transform"
 SERVED_MODEL = "ServedModel"
 TRAINER = "Trainer"
 BASELINE = "ServedModelBaseline"
+REFERENCES = "References"  # the simple baselines the first model must beat (components/references.py)
 EVALUATOR = "Evaluator"
 PUSH_GATE = "PushGate"
 PUSHER = "Pusher"
 COMPONENTS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR, DATA_GATE, TRANSFORM, SERVED_MODEL,
-              TRAINER, BASELINE, EVALUATOR, PUSH_GATE, PUSHER)
+              TRAINER, BASELINE, REFERENCES, EVALUATOR, PUSH_GATE, PUSHER)
 
 
 def output_key(component: str, key: str) -> str:
@@ -59,10 +60,13 @@ SERVED_MODEL_OUT = output_key(SERVED_MODEL, "model")
 MODEL = output_key(TRAINER, "model")
 MODEL_RUN = output_key(TRAINER, "model_run")
 BASELINE_OUT = output_key(BASELINE, "baseline")
+REFERENCES_OUT = output_key(REFERENCES, "references")
 EVALUATION = output_key(EVALUATOR, "evaluation")
 BLESSING = output_key(EVALUATOR, "blessing")
 GATE = output_key(PUSH_GATE, "gate")
 PUSHED_MODEL = output_key(PUSHER, "pushed_model")
+GATE_ROWS = output_key(DATA_GATE, "gate_rows")      # eval + test rows (Integer value artifacts)
+LEAKED_ROWS = output_key(DATA_GATE, "leaked_rows")  # of those, rows whose text is also a training text
 
 TEST_SPLIT = "test"  # the held-out test set's split of the Examples artifact
 ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA's name of the gated metric
@@ -70,6 +74,7 @@ EXAMPLE_COUNT_METRIC = "example_count"
 
 # ----------------------------------------------------------------------------------------- MLMD properties
 SPANS = "spans"                        # Examples: the chosen span numbers, comma-separated
+SKIPPED_SPANS = "skipped_spans"        # Examples: span folders with no data file yet, comma-separated
 DATA_FINGERPRINT = "data_fingerprint"  # Examples: TFX's fingerprint of the files read
 BASELINE_SOURCE = "baseline_source"    # "served", "first_model" (baseline) or "none" (nothing served)
 BASELINE_VERSION = "baseline_version"  # the served version number, 0 for first_model
@@ -78,8 +83,19 @@ BLESSED = "blessed"                    # ModelBlessing (TFX's own name)
 REASON = "reason"                      # PushGate: why the model did or did not go through
 SERVED_VERSION = "served_version"      # PushGate: the version served when it decided
 TRAINING_FINGERPRINT = "training_fingerprint"  # the data (spans, test set) and the training config
+# References and PushGate: accuracy on the gate data of the simple references, and of the candidate.
+MAJORITY_ACCURACY = "majority_accuracy"  # always the most frequent training label
+TFIDF_ACCURACY = "tfidf_lr_accuracy"     # TF-IDF (1-2-grams) + logistic regression
+REFERENCE_EXAMPLES = "reference_examples"  # how many gate examples they were measured on
+CANDIDATE_ACCURACY = "candidate_accuracy"  # PushGate: the candidate's accuracy, from the Evaluator (TFMA)
+REFERENCE_MARGIN = "reference_margin"      # PushGate: by how much the first model had to beat them
+REFERENCE_NAMES = {MAJORITY_ACCURACY: "majority class", TFIDF_ACCURACY: "TF-IDF(1-2-grams)+LR"}
 PUSHED = "pushed"                      # Pusher (TFX's own names)
 PUSHED_DESTINATION = "pushed_destination"
+PUSHED_VERSION = "pushed_version"
+ALREADY_PRESENT = "already_present"    # Pusher: 1 = the model was found already under the serving dir
+INTERRUPTED = "interrupted"            # an execution whose process died while it ran (pipelines/runs.py)
+ROLLBACK_EXECUTION_TYPE = "transferline.Rollback"  # MLMD execution type of `transferline rollback`
 
 # ----------------------------------------------------------------------------------------- the push gate
 class GateReason:
@@ -90,6 +106,7 @@ class GateReason:
     ALREADY_SERVED = "already_served"
     SAME_TRAINING = "same_training"
     ROLLED_BACK = "rolled_back"
+    BELOW_REFERENCE = "below_reference"
     EXPLAINED = {
         OK: "pushed: blessed against the model served now",
         NOT_BLESSED: "the Evaluator did not bless the model",
@@ -97,6 +114,8 @@ class GateReason:
         ALREADY_SERVED: "this very model is already the served one",
         SAME_TRAINING: "the served model was trained on the same data with the same config",
         ROLLED_BACK: "a model trained like this was rolled back (new data or config lifts it)",
+        BELOW_REFERENCE: "the first model must beat the simple references measured on the same gate data "
+                         "(gate.reference_margin)",
     }
 
 
@@ -110,6 +129,9 @@ STAGING_PREFIX = ".staging-"       # a push in progress: <serving_dir>/.staging-
 ROLLED_BACK_DIR = ".rolled-back"   # versions moved aside by a rollback: <serving_dir>/.rolled-back/<v>-<time>/
 PROVENANCE = os.path.join("assets.extra", "transferline.json")  # in each pushed version; TF Serving ignores it
 
+# ----------------------------------------------------------------------------------------- a project (init)
+PROJECT_FILE = "transferline.toml"  # what `transferline init` writes; commands find it in the current directory
+
 # ----------------------------------------------------------------------------------------- the work dir
 def reports_dir(work_dir: str, run_id: str = "") -> str:
     """<work_dir>/reports[/<run id>]: summary.json, report.html, data.html; rollbacks.jsonl beside them."""
@@ -119,3 +141,17 @@ def reports_dir(work_dir: str, run_id: str = "") -> str:
 def logs_dir(work_dir: str) -> str:
     """<work_dir>/logs: one log file per run, with everything TF, TFX and Beam printed."""
     return os.path.join(work_dir, "logs")
+
+
+def requests_dir(work_dir: str) -> str:
+    """<work_dir>/requests: what the served model saw (ops/request_log.py), read by monitor and label-next."""
+    return os.path.join(work_dir, "requests")
+
+
+def monitor_dir(work_dir: str) -> str:
+    """<work_dir>/monitor: each `transferline monitor` check's JSON and HTML page."""
+    return os.path.join(work_dir, "monitor")
+
+
+MONITOR_EXECUTION = "transferline.Monitor"   # MLMD execution type of a monitor check (input: the served Model)
+MONITOR_REPORT = "transferline.MonitorReport"  # its output artifact: the folder with monitor.json and .html

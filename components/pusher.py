@@ -9,7 +9,21 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.names import BASELINE_VERSION, PROVENANCE, SPANS, STAGING_PREFIX, TRAINING_FINGERPRINT
+from components.names import (ALREADY_PRESENT, BASELINE_VERSION, PROVENANCE, SPANS, STAGING_PREFIX,
+                              TRAINING_FINGERPRINT)
+from components.serving_dir import model_fingerprint, provenance, served_versions
+
+
+def already_pushed(base: str, model_path: str) -> str | None:
+    """The version under `base` that already holds this model (same SavedModel fingerprint, or the Pusher's
+    provenance naming this very model path), else None. A push killed after its rename, then run again
+    (its cached PushGate approval reused), finds its own earlier version here."""
+    fingerprint = model_fingerprint(model_path)
+    for version in reversed(served_versions(base)):
+        folder = os.path.join(base, str(version))
+        if (fingerprint and model_fingerprint(folder) == fingerprint) or provenance(folder).get("model") == model_path:
+            return str(version)
+    return None
 
 
 class AtomicPusherExecutor(pusher_executor.Executor):
@@ -19,6 +33,12 @@ class AtomicPusherExecutor(pusher_executor.Executor):
     version TF Serving may try to load. This one copies into ``<base>/.staging-<version>/`` and renames it
     into place (atomic on a local or mounted filesystem; on gs:// a rename is a copy, so TFX's ordering,
     saved_model.pb last, is kept too). Staging folders left by a killed push are removed first.
+
+    Idempotent: a model already under the push destination (a push killed between its rename and MLMD's
+    record, then run again) is recorded as pushed under its existing version and not copied again. The
+    rename is the last step; TFX's archive copy of the model into the PushedModel artifact is left out
+    (the Trainer's Model artifact already holds it), so nothing follows the version's appearance but
+    the record.
     """
 
     def Do(self, input_dict, output_dict, exec_properties):
@@ -32,6 +52,11 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         base = destination.filesystem.base_directory
         fileio.makedirs(base)
+        existing = already_pushed(base, model_path)
+        if existing:
+            pushed.set_int_custom_property(ALREADY_PRESENT, 1)
+            self._MarkPushed(pushed, pushed_destination=os.path.join(base, existing), pushed_version=existing)
+            return
         for name in fileio.listdir(base):
             if name.rstrip("/").startswith(STAGING_PREFIX):
                 fileio.rmtree(os.path.join(base, name.rstrip("/")))
@@ -48,6 +73,5 @@ class AtomicPusherExecutor(pusher_executor.Executor):
                                 TRAINING_FINGERPRINT: gate.get_string_custom_property(TRAINING_FINGERPRINT),
                                 "compared_with_version": gate.get_int_custom_property(BASELINE_VERSION)}))
         io_utils.copy_file(os.path.join(model_path, "saved_model.pb"), os.path.join(staging, "saved_model.pb"))
-        fileio.rename(staging, final)
-        io_utils.copy_dir(model_path, pushed.uri)  # the archive copy TFX's Pusher keeps
+        fileio.rename(staging, final)  # the last step: the version appears whole
         self._MarkPushed(pushed, pushed_destination=final, pushed_version=version)

@@ -10,7 +10,7 @@ takes the newest `window` spans (0 = all), and writes
     test    the fixed held-out test set, if one is configured (the rest of the gate)
 
 The chosen spans are recorded on the Examples artifact (MLMD): `span` = the newest, custom property
-`spans` = all of them, e.g. "2,3".
+`spans` = all of them, e.g. "2,3"; `skipped_spans` = span folders with no data file yet (see `choose`).
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from tfx.utils import proto_utils
 from google.protobuf import struct_pb2
 
 from components.errors import NoSpans
-from components.names import DATA_FINGERPRINT, SPANS, TEST_SPLIT
+from components.names import DATA_FINGERPRINT, LABEL, SKIPPED_SPANS, SPANS, TEST_SPLIT, TEXT
+from components.span_folders import choose, skipped_message  # noqa: F401  (pure, TF-free)
 
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
 
@@ -46,12 +47,27 @@ def span_dirs(data_dir: str) -> dict[int, str]:
     return spans
 
 
-def choose_spans(data_dir: str, window: int = 0) -> list[int]:
-    """The newest `window` span numbers under data_dir (0 = all), oldest first."""
-    spans = sorted(span_dirs(data_dir))
+def span_files(data_dir: str, files: str) -> dict[int, list[str]]:
+    """span number -> the names of its files matching `files` (e.g. "*.csv"), for every span-N folder."""
+    return {n: sorted(os.path.basename(p.rstrip("/")) for p in fileio.glob(os.path.join(folder, files)))
+            for n, folder in span_dirs(data_dir).items()}
+
+
+def span_data_dirs(data_dir: str, files: str) -> dict[int, str]:
+    """The span-N folders holding at least one data file: a folder still being filled is not a span yet."""
+    with_data = {n for n, names_ in span_files(data_dir, files).items() if names_}
+    return {n: folder for n, folder in span_dirs(data_dir).items() if n in with_data}
+
+
+def choose_spans(data_dir: str, window: int = 0, files: str = "*.csv") -> list[int]:
+    """The newest `window` span numbers under data_dir that hold data files (0 = all), oldest first."""
+    listing = span_files(data_dir, files)
+    spans, skipped = choose(listing, window)
     if not spans:
-        raise NoSpans(f"{data_dir}: no span-N/ folder to train on (labelled data lands as span-1/, span-2/, ...)")
-    return spans[-window:] if window else spans
+        raise NoSpans(f"{data_dir}: no span-N/ folder with a file matching '{files}' to train on (labelled data "
+                      "lands as span-1/, span-2/, ...)" + (f"; {skipped_message(data_dir, skipped, files)}"
+                                                           if skipped else ""))
+    return spans
 
 
 def custom_config(window: int, files: str, test_data_dir: str, test_fingerprint: str) -> example_gen_pb2.CustomConfig:
@@ -80,7 +96,8 @@ class SpanCsvExecutor(csv_executor.Executor):
     def GenerateExamplesByBeam(self, pipeline, exec_properties):
         settings = _settings(exec_properties)
         data_dir = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        self.spans = choose_spans(data_dir, int(settings["window"]))
+        self.spans = choose_spans(data_dir, int(settings["window"]), settings["files"])
+        self.skipped = choose(span_files(data_dir, settings["files"]))[1]
         output_config = example_gen_pb2.Output()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
         splits = output_config.split_config.splits
@@ -110,6 +127,7 @@ class SpanCsvExecutor(csv_executor.Executor):
         examples = self._examples
         examples.span = self.spans[-1]
         examples.set_string_custom_property(SPANS, ",".join(map(str, self.spans)))
+        examples.set_string_custom_property(SKIPPED_SPANS, ",".join(map(str, self.skipped)))
         settings = _settings(exec_properties)
         files = [example_gen_pb2.Input.Split(name=f"span-{n}", pattern=f"span-{n}/{settings['files']}")
                  for n in self.spans]
@@ -119,6 +137,25 @@ class SpanCsvExecutor(csv_executor.Executor):
             fingerprint += "\n" + utils.calculate_splits_fingerprint_span_and_version(
                 settings["test_data_dir"], [example_gen_pb2.Input.Split(name=TEST_SPLIT, pattern=settings["files"])])[0]
         examples.set_string_custom_property(DATA_FINGERPRINT, hashlib.sha256(fingerprint.encode()).hexdigest()[:16])
+
+
+def split_rows(examples, split: str) -> list[tuple[str, str]]:
+    """(text, label) of every example in one split of an Examples artifact (undecodable bytes replaced)."""
+    import tensorflow as tf
+
+    def value(feats, name):
+        kind = feats[name].WhichOneof("kind") if name in feats else None
+        values = getattr(feats[name], kind).value if kind else []
+        if not values:
+            return ""
+        return values[0].decode("utf-8", "replace") if isinstance(values[0], bytes) else str(values[0])
+
+    files = fileio.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
+    rows = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        feats = tf.train.Example.FromString(record.numpy()).features.feature
+        rows.append((value(feats, TEXT), value(feats, LABEL)))
+    return rows
 
 
 def example_gen_executor() -> executor_spec.BeamExecutorSpec:

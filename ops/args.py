@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from components.names import PROJECT_FILE
 from pipelines.config import Config, load_config
 
 
@@ -16,7 +17,8 @@ def say(message: str) -> None:
 def add_config_args(p: argparse.ArgumentParser, *, work_dir: str | None = "work dir of the runs (MLMD, "
                     "reports; its serving/ holds the models)", data: str | None = None) -> None:
     """--config, --set, --encoder-handle, --cache-dir; --work-dir and --data where the command uses them."""
-    p.add_argument("--config", metavar="FILE", help="TOML config file (see `transferline config`)")
+    p.add_argument("--config", metavar="FILE", help=f"TOML config file (default: ./{PROJECT_FILE} if there is "
+                   "one, as `transferline init` writes; see `transferline config`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any knob, e.g. --set encoder.handle=/path/to/savedmodel (repeatable)")
     p.add_argument("--encoder-handle", metavar="HANDLE",
@@ -36,6 +38,9 @@ def config_from(args, *extra_overrides: str) -> Config:
         value = getattr(args, flag, None)
         if value:
             overrides.append(f"{knob}={os.path.abspath(value) if path else value}")
-    config = load_config(args.config, overrides + list(extra_overrides))
+    path = args.config or (PROJECT_FILE if os.path.isfile(PROJECT_FILE) else None)
+    if path and not args.config:
+        say(f"config: ./{PROJECT_FILE}")
+    config = load_config(path, overrides + list(extra_overrides))
     config.beam.extra_args += getattr(args, "beam_args", [])
     return config

@@ -20,10 +20,12 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 # Only light modules at import time: TFX takes ~10 s to import, and `--help` should not wait for it.
-from components.errors import Busy, DataRejected, KubeflowError, UserError  # noqa: E402
-from ops import encoder, kubeflow_commands, predict, report, rollback, run, schema, serve, study  # noqa: E402
+from components.errors import Busy, DataRejected, Drift, KubeflowError, NotEnoughTraffic, UserError  # noqa: E402
+from ops import (encoder, init, kubeflow_check, kubeflow_commands, label_next, monitor, predict, report,  # noqa: E402
+                 rollback, run, schema, serve, study)
 
-COMMANDS = (run, rollback, predict, encoder, schema, report, serve, study, kubeflow_commands)
+COMMANDS = (init, run, rollback, predict, encoder, schema, report, serve, monitor, label_next, study,
+            kubeflow_commands, kubeflow_check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"exit codes: 0 done; {UserError.exit_code} a usage, config, input or encoder-handle error; "
                f"{DataRejected.exit_code} the data was rejected (nothing trained or pushed); "
                f"{KubeflowError.exit_code} Kubeflow Pipelines unreachable or refused the request; "
-               f"{Busy.exit_code} another run or rollback holds the work dir (nothing done).")
+               f"{Busy.exit_code} another run or rollback holds the work dir (nothing done); "
+               f"{Drift.exit_code} monitor: drift; {NotEnoughTraffic.exit_code} monitor: not enough traffic to judge.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(sub)
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except Busy as e:
+    except (Busy, Drift, NotEnoughTraffic) as e:  # outcomes to act on, not mistakes
         print(f"transferline: {e}", file=sys.stderr)
         return e.exit_code
     except UserError as e:

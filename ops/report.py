@@ -42,20 +42,22 @@ def command(args) -> int:
     return 0
 
 
-def write_report(config: Config, run: str | None = None) -> tuple[str, str]:
-    """Writes <work_dir>/reports/<run>/report.html; returns (its path, a short terminal summary)."""
+def write_report(config: Config, run=None) -> tuple[str, str]:
+    """Writes <work_dir>/reports/<run>/report.html; returns (its path, a short terminal summary).
+
+    ``run``: a run id or index (default: the latest), or the RecordedRun the caller has already read.
+    """
     from ops.report_data import data_section, lineage_section  # TFX, TFMA: not for `transferline --help`
     from ops.summary import format_summary
-    from pipelines.runs import class_names, connect, pick_run, run_outputs, summarize_run
+    from pipelines.runs import RecordedRun, read_run
+    from pipelines.work_lock import is_held
 
-    if not os.path.exists(config.metadata_path):
-        raise NotFound(f"no pipeline metadata in {config.paths.work_dir}; run `transferline run` first "
-                          "(or give --work-dir)")
-    store = connect(config.metadata_path)
-    context = pick_run(store, config.pipeline_name, run)
-    states, outputs = run_outputs(store, context)
-    classes = class_names(outputs)
-    summary = summarize_run(config.pipeline_name, context, states, outputs, classes)
+    if not isinstance(run, RecordedRun):
+        if not os.path.exists(config.metadata_path):
+            raise NotFound(f"no pipeline metadata in {config.paths.work_dir}; run `transferline run` first "
+                           "(or give --work-dir)")
+        run = read_run(config.metadata_path, config.pipeline_name, run, lock_held=is_held(config.paths.work_dir))
+    store, context, outputs, classes, summary = run.store, run.context, run.outputs, run.classes, run.summary
 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>transferline run {_e(summary.run_id)}"
              f"</title><style>{_STYLE}</style></head><body>",
@@ -63,6 +65,9 @@ def write_report(config: Config, run: str | None = None) -> tuple[str, str]:
              f"<p>Pipeline <b>{_e(summary.pipeline_name)}</b>, started {_when(context.create_time_since_epoch)}; "
              f"{len(summary.ran)} component(s) ran, {len(summary.cached)} cached. "
              f"Report written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}.</p>"]
+    if summary.interrupted:
+        parts.append(f"<p id='interrupted' class='no'><b>Interrupted</b> during {_e(summary.interrupted)}: the run's "
+                     "process ended before it finished (killed?); nothing after it ran.</p>")
     parts += _gate_section(summary, outputs)
     parts += _metrics_section(summary, outputs, classes)
     parts += data_section(store, outputs)
@@ -104,11 +109,31 @@ def _gate_section(summary, outputs) -> list[str]:
     pushed = summary.pushed_path or "nothing (the served model is unchanged)"
     rows = [["Evaluator verdict", verdict], ["push gate", summary.gate_reason or "-"], ["pushed", pushed],
             ["compared with", summary.baseline or "-"]]
+    if summary.already_present:
+        rows.append(["push", "the model was already under the serving dir (an interrupted earlier push); recorded"])
+    if summary.rolled_back:
+        r = summary.rolled_back
+        rows.append(["rolled back", f"on {r.get('time')} by {r.get('user')} ({r.get('reason')!r}); "
+                                    f"serving version {r.get('to_version')}"])
+    if summary.leaked_rows is not None:
+        rows.append(["leakage (gate rows also in training)", f"{summary.leaked_rows} of {summary.gate_rows}"])
+    if summary.skipped_spans:
+        rows.append(["skipped span folders (no data file)", ", ".join(f"span-{n}/" for n in summary.skipped_spans)])
     first_model = not summary.baseline.startswith("served")
     if "baseline_accuracy" in summary.metrics and not first_model:
         rows.append(["baseline accuracy", f"{summary.metrics['baseline_accuracy']:.4f}"])
+    if summary.references:
+        from ops.summary import references_line
+
+        rows.append(["references (same gate data)", references_line(summary)])
+    if summary.gate_reason == names.GateReason.BELOW_REFERENCE:
+        from ops.summary import below_reference_reason
+
+        rows.append(["why not", below_reference_reason(summary)])
     rows += [["why not", f] for f in summary.failures]
-    css = "ok" if summary.blessed else "no"
+    if summary.gate_reason == names.GateReason.BELOW_REFERENCE:
+        verdict = "REFUSED: below the references"
+    css = "ok" if summary.blessed and summary.gate_reason != names.GateReason.BELOW_REFERENCE else "no"
     out = ["<h2>Gate decision</h2>", f"<p class='{css}'><b>{_e(verdict)}</b>; pushed: {_e(pushed)}</p>",
            _table("gate", ["step", "result"], rows)]
     if outputs.get(names.EVALUATION):

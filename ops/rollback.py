@@ -19,13 +19,12 @@ from dataclasses import asdict, dataclass
 from ml_metadata.proto import metadata_store_pb2
 
 from components.errors import NotFound, UserError
-from components.names import reports_dir
+from components.names import ROLLBACK_EXECUTION_TYPE, reports_dir
 from components.serving_dir import rolled_back_dir, served_versions
 from ops.args import add_config_args, config_from, say
 from pipelines.config import Config
+from pipelines import run_history
 from pipelines.runs import connect
-
-EXECUTION_TYPE = "transferline.Rollback"
 
 
 def register(sub) -> None:
@@ -93,7 +92,7 @@ def rollback(config: Config, reason: str, to_version: int | None = None) -> Roll
 
 def _record_in_mlmd(config: Config, record: Rollback) -> int:
     store = connect(config.metadata_path, writable=True)
-    execution_type = metadata_store_pb2.ExecutionType(name=EXECUTION_TYPE)
+    execution_type = metadata_store_pb2.ExecutionType(name=ROLLBACK_EXECUTION_TYPE)
     type_id = store.put_execution_type(execution_type)
     execution = metadata_store_pb2.Execution(type_id=type_id,
                                              last_known_state=metadata_store_pb2.Execution.COMPLETE)
@@ -117,10 +116,4 @@ def rollbacks(metadata_path: str) -> list[dict]:
     """Every recorded rollback, oldest first, from MLMD."""
     if not os.path.exists(metadata_path):
         return []
-    store = connect(metadata_path)
-    try:
-        executions = store.get_executions_by_type(EXECUTION_TYPE)
-    except Exception:  # the type was never registered: no rollback yet
-        return []
-    return [{k: (v.int_value if v.HasField("int_value") else v.string_value)
-             for k, v in e.custom_properties.items()} for e in sorted(executions, key=lambda e: e.id)]
+    return run_history.rollbacks(connect(metadata_path))

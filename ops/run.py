@@ -37,13 +37,13 @@ def run(args) -> int:
         except DataRejected as rejected:
             _explain_rejection(config, rejected)
             return rejected.exit_code
-    s = done.summary
+    s = done.record.summary
     print(summary.format_summary(s, done.durations))
     path = summary.write_summary(s, config.paths.work_dir, done.durations)
     try:
         from ops import report
 
-        print(f"  report: {report.write_report(config, s.run_id)[0]}")
+        print(f"  report: {report.write_report(config, done.record)[0]}")
     except Exception as e:  # noqa: BLE001  (the run itself succeeded; say why the page is missing)
         say(f"warning: the HTML report was not written ({e}); try `transferline report`")
     print(f"  summary: {path}")

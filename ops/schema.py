@@ -1,39 +1,116 @@
-"""`transferline schema propose`: infer a candidate schema from data with TFX's SchemaGen, diff it.
+"""`transferline schema propose | adopt`: infer a candidate schema from data with TFX's SchemaGen, diff it;
+adopt a reviewed proposal as the project's contract.
 
-The checked-in schema is the data contract and changes only by a human's hand.
-This runs CsvExampleGen → StatisticsGen → SchemaGen on the data in a scratch
-pipeline, writes the inferred schema next to nothing it could overwrite, and
-prints a unified diff against the checked-in one for review.
+The schema is the data contract and changes only by a human's decision. `propose` runs CsvExampleGen →
+StatisticsGen → SchemaGen on the data in a scratch pipeline, writes the inferred schema next to nothing it
+could overwrite, and prints a unified diff against the contract for review. `adopt` takes the proposal's
+value domains (the classes, for the day a new class arrives on purpose) into the contract and keeps the
+contract's curated constraints and comments, after a backup, printing the diff.
 """
 from __future__ import annotations
 
+import datetime
 import difflib
 import os
+import shutil
 import tempfile
 
+from components.names import LABEL
 from ops.args import add_config_args, config_from, say
 from pipelines.config import Config
 
 
 def register(sub) -> None:
-    schema = sub.add_parser("schema", help="the data contract: propose a schema from new data")
+    schema = sub.add_parser("schema", help="the data contract: propose a schema from new data, adopt a proposal")
     schema_sub = schema.add_subparsers(dest="schema_command", metavar="ACTION", required=True)
     p = schema_sub.add_parser("propose", help="infer a schema with SchemaGen and diff it against the checked-in one")
     add_config_args(p, work_dir="where the proposal is written (schema/proposed.pbtxt)",
                     data="data root to infer from (default: paths.data_dir)")
     p.add_argument("--out", metavar="FILE", help="write the proposed schema here instead")
     p.set_defaults(func=command)
+    a = schema_sub.add_parser("adopt", help="take a proposal's classes (value domains) into the contract, "
+                                            "with a backup and a diff")
+    add_config_args(a, work_dir="where `schema propose` wrote its proposal")
+    a.add_argument("--proposal", metavar="FILE", help="the proposed schema (default: <work dir>/schema/proposed.pbtxt)")
+    a.set_defaults(func=adopt_command)
+
+
+def _proposal_path(config: Config) -> str:
+    return os.path.join(config.paths.work_dir, "schema", "proposed.pbtxt")
 
 
 def command(args) -> int:
     config = config_from(args)
-    out = os.path.abspath(args.out or os.path.join(config.paths.work_dir, "schema", "proposed.pbtxt"))
+    out = os.path.abspath(args.out or _proposal_path(config))
     say(f"inferring a schema from {config.paths.data_dir} with SchemaGen ...")
     diff = propose_schema(config, out)
     print(diff if diff else "the inferred schema matches the checked-in one")
     say(f"proposed schema: {out}")
-    say(f"review the diff; to adopt, edit {config.paths.schema_file} by hand (keep its curated constraints)")
+    say(f"review the diff; to adopt its classes: transferline schema adopt{' --proposal ' + out if args.out else ''} "
+        f"(or edit {config.paths.schema_file} by hand)")
     return 0
+
+
+def adopt_command(args) -> int:
+    config = config_from(args)
+    proposal = os.path.abspath(args.proposal or _proposal_path(config))
+    diff, backup = adopt_schema(config.paths.schema_file, proposal)
+    if not diff:
+        print(f"{config.paths.schema_file} already has the proposal's value domains; nothing changed")
+        return 0
+    print(diff)
+    say(f"adopted {proposal} into {config.paths.schema_file}; the previous contract: {backup}")
+    say("the next run checks the data against it (and retrains: the label vocabulary changed)")
+    return 0
+
+
+def adopt_schema(schema_file: str, proposal: str) -> tuple[str, str | None]:
+    """Replaces the contract's string domains by the proposal's (same names; new ones added), keeping every
+    other constraint and the contract's leading comment; backs the old file up first.
+    Returns (the unified diff, the backup's path); ("", None) when nothing would change."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    from components.errors import NotFound, UserError
+
+    if not os.path.exists(proposal):
+        raise NotFound(f"no proposal at {proposal}; run `transferline schema propose` first (or give --proposal)")
+    current, proposed = (_parse(path) for path in (schema_file, proposal))
+    adopted = schema_pb2.Schema()
+    adopted.CopyFrom(current)
+    domains = {d.name: d for d in adopted.string_domain}
+    for domain in proposed.string_domain:
+        if domain.name in domains:
+            domains[domain.name].ClearField("value")
+            domains[domain.name].value.extend(sorted(domain.value))
+        else:
+            adopted.string_domain.add().CopyFrom(domain)
+    label = next((d for d in adopted.string_domain if d.name == LABEL), None)
+    if label is not None and len(label.value) < 2:
+        raise UserError(f"{proposal}: its label domain has {len(label.value)} class(es); a classifier needs 2")
+    if adopted == current:
+        return "", None
+    with open(schema_file, encoding="utf-8") as f:
+        old_text = f.read()
+    comment = "".join(line for line in old_text.splitlines(keepends=True)[:50] if line.startswith("#")
+                      ) if old_text.startswith("#") else ""
+    new_text = comment + text_format.MessageToString(adopted)
+    backup = f"{schema_file}.{datetime.datetime.now():%Y%m%d-%H%M%S}.bak"
+    shutil.copyfile(schema_file, backup)
+    with open(schema_file + ".tmp", "w", encoding="utf-8") as f:
+        f.write(new_text)
+    os.replace(schema_file + ".tmp", schema_file)
+    return "".join(difflib.unified_diff(str(current).splitlines(keepends=True), str(adopted).splitlines(keepends=True),
+                                        fromfile=f"{schema_file} (before; backup {backup})",
+                                        tofile=f"{schema_file} (adopted)")), backup
+
+
+def _parse(path: str):
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    with open(path, encoding="utf-8") as f:
+        return text_format.Parse(f.read(), schema_pb2.Schema())
 
 
 def _normalised(path: str) -> str:

@@ -110,6 +110,13 @@ def embed(config: Config, texts: list[str], log, batch: int = 64) -> np.ndarray:
 
 def fit_use_head(x, y, n_classes, x_test, hp, seed):
     """Our head on frozen embeddings, early-stopped on a stratified holdout (best weights restored)."""
+    model, info = train_head(x, y, n_classes, hp, seed)
+    # A direct call, not model.predict: predict traces a new tf.function per model (retracing warnings).
+    return model(x_test, training=False).numpy().argmax(axis=1), info
+
+
+def train_head(x, y, n_classes, hp, seed):
+    """(the trained head, info): build_head with the trainer's knobs, early-stopped on a stratified holdout."""
     import tf_keras
 
     from components.trainer import build_head
@@ -123,18 +130,15 @@ def fit_use_head(x, y, n_classes, x_test, hp, seed):
                             monitor="val_loss", patience=hp["early_stopping_patience"], restore_best_weights=True)])
     val = history.history["val_loss"]
     info = {"n_fit": len(fit), "n_holdout": len(hold), "epochs": len(val), "best_epoch": int(np.argmin(val)) + 1}
-    # A direct call, not model.predict: predict traces a new tf.function per model (retracing warnings).
-    return model(x_test, training=False).numpy().argmax(axis=1), info
+    return model, info
 
 
 def fit_tfidf_lr(texts, y, test_texts, seed):
-    """TF-IDF uni+bigrams + logistic regression, on the whole subset (no epochs, so no holdout needed)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+    """TF-IDF uni+bigrams + logistic regression (the pipeline's reference model), on the whole subset
+    (no epochs, so no holdout needed)."""
+    from components.references import tfidf_lr
 
-    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-                          LogisticRegression(max_iter=1000, random_state=seed))
+    model = tfidf_lr(seed)
     model.fit(texts, y)
     return model.predict(test_texts), {"n_fit": len(texts), "n_holdout": 0}
 
@@ -297,6 +301,9 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="a tiny budget for smoke tests: at most 3 epochs per "
                                                         "head; the figures mean nothing")
     p.set_defaults(func=command)
+    from ops import study_active
+
+    study_active.register(study_sub)
 
 
 def command(args) -> int:

@@ -5,7 +5,7 @@ import dataclasses
 import json
 import os
 
-from components.names import PUSHER, GateReason, reports_dir
+from components.names import PUSHER, REFERENCE_NAMES, GateReason, reports_dir
 from pipelines.runs import RunSummary
 
 # Reasons worth a line of their own: the model was good, yet held back.
@@ -14,11 +14,19 @@ _HELD_BACK = (GateReason.STALE, GateReason.ALREADY_SERVED, GateReason.SAME_TRAIN
 
 def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> str:
     lines = [f"Run {s.run_id} of '{s.pipeline_name}': {len(s.ran)} component(s) ran, {len(s.cached)} cached"]
+    if s.interrupted:
+        lines.append(f"  INTERRUPTED during {s.interrupted}: its process ended before the run finished (killed?); "
+                     "nothing after it ran. Run again: finished steps are cached")
     if durations and s.ran:
         lines.append("  " + ", ".join(f"{c} {durations[c]:.1f}s" for c in durations if c in s.ran))
     if s.spans:
         lines.append(f"  trained on span(s) {', '.join(map(str, s.spans))}; gate data: span {s.spans[-1]}'s eval "
                      f"split" + (" + the held-out test set" if s.held_out_test else ""))
+    if s.skipped_spans:
+        lines.append(f"  skipped: {', '.join(f'span-{n}/' for n in s.skipped_spans)} (no data file yet)")
+    if s.leaked_rows is not None and s.gate_rows:
+        lines.append(f"  leakage: {s.leaked_rows} of {s.gate_rows} gate rows ({s.leaked_rows / s.gate_rows:.1%}) "
+                     "have a text also in the training data (contract.max_leakage_fraction)")
     if s.warm_start:
         lines.append(f"  warm start: {s.warm_start}")
     m = s.metrics
@@ -33,16 +41,49 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
         if "baseline_accuracy" in m and s.baseline.startswith("served"):
             base += f" (accuracy {m['baseline_accuracy']:.4f}, change {m['accuracy'] - m['baseline_accuracy']:+.4f})"
         lines.append(base)
-    if s.blessed is not None:
-        lines.append("  gate: BLESSED" if s.blessed else "  gate: NOT BLESSED: " + "; ".join(s.failures or ["?"]))
+    r = s.rolled_back
+    rollback = (f"version {os.path.basename(s.pushed_path or '')} was rolled back on {r.get('time')} by "
+                f"{r.get('user')} ({r.get('reason')!r}); serving version {r.get('to_version')}") if r else ""
+    if s.references:
+        lines.append("  references on the same gate data: " + references_line(s))
+    if s.gate_reason == GateReason.BELOW_REFERENCE:
+        lines.append("  gate: REFUSED: " + below_reference_reason(s))
+    elif s.blessed is not None:
+        verdict = "BLESSED" if s.blessed else "NOT BLESSED: " + "; ".join(s.failures or ["?"])
+        lines.append(f"  gate: {verdict}" + (" (then; since rolled back, see below)" if r and s.blessed else ""))
     if s.gate_reason in _HELD_BACK:
         lines.append(f"  held back: {GateReason.EXPLAINED[s.gate_reason]}")
-    if s.pushed_path and s.executions.get(PUSHER) == "CACHED":
+    if r:
+        lines.append(f"  pushed: nothing served from this run: {rollback}")
+    elif s.pushed_path and s.executions.get(PUSHER) == "CACHED":
         lines.append(f"  pushed: nothing new (cached: {s.pushed_path} was pushed by an earlier run)")
+    elif s.pushed_path and s.already_present:
+        lines.append(f"  pushed: nothing new ({s.pushed_path} already holds this model, from an interrupted "
+                     "earlier push; recorded as this run's push)")
     else:
         lines.append(f"  pushed: {s.pushed_path}" if s.pushed_path else
                      "  pushed: nothing (the served model is unchanged)")
     return "\n".join(lines)
+
+
+def references_line(s: RunSummary) -> str:
+    """'majority class 0.4915, TF-IDF(1-2-grams)+LR 0.7966; the model: +0.4661 and +0.1610'."""
+    line = ", ".join(f"{REFERENCE_NAMES[n]} {v:.4f}" for n, v in s.references.items())
+    if "accuracy" in s.metrics:
+        line += "; the model: " + " and ".join(f"{s.metrics['accuracy'] - v:+.4f}" for v in s.references.values())
+    return line
+
+
+def below_reference_reason(s: RunSummary) -> str:
+    """Why a first model was refused, in words: which reference it did not beat, by how much."""
+    from components.push_gate import below_references
+
+    accuracy = s.metrics.get("accuracy", 0.0)
+    missed = below_references(accuracy, s.references, s.reference_margin)
+    margin = f" + margin {s.reference_margin:.4f}" if s.reference_margin else ""
+    return (f"accuracy {accuracy:.4f} does not beat " + " nor ".join(
+        f"the {REFERENCE_NAMES[n]} reference {s.references[n]:.4f}{margin}" for n in missed)
+        + " on the same gate data; a first model must beat the simple baselines (gate.reference_margin)")
 
 
 def write_summary(s: RunSummary, work_dir: str, durations: dict[str, float] | None = None) -> str:

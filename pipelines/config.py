@@ -71,6 +71,10 @@ class ContractConfig:
     max_label_drift: float = 0.25
     # and Jensen-Shannon divergence between the two text-length (characters) distributions.
     max_length_drift: float = 0.3
+    # Leakage: halt when more than this fraction of the gate rows (the newest span's eval split plus the
+    # held-out test set) have a text that is also in the training data (same text after case, spacing and
+    # Unicode normalisation); below it the count is reported. TREC itself: 11 of 1,589 (0.7%).
+    max_leakage_fraction: float = 0.05
 
 
 @dataclass
@@ -88,8 +92,14 @@ class TrainerConfig:
 
 @dataclass
 class GateConfig:
-    # Absolute bound: a model below this accuracy is never pushed.
+    # Absolute floor: a model below this accuracy is never pushed (0 = off; `transferline init` projects
+    # start with 0 and rely on the references below).
     min_accuracy: float = 0.8
+    # The first model (nothing served yet) must beat two references measured in the same run on the same
+    # gate data (components/references.py): the majority class and TF-IDF (1-2-grams) + logistic regression
+    # trained on the same training split, each by at least this much accuracy (0 = at least as good).
+    beat_references: bool = True
+    reference_margin: float = 0.0
     # No regression: candidate accuracy must be >= served model's accuracy minus this.
     max_accuracy_drop: float = 0.0
 
@@ -128,6 +138,10 @@ class KubeflowConfig:
     serving_dir: str = "gs://your-bucket/transferline/serving"
     # The TF-Hub USE (pods need internet, or a gs:// copy of it); 'embedded' = the port baked into the image.
     encoder_handle: str = PRODUCTION_HANDLE
+    # After each task, delete the zero-byte "directory marker" objects TF's GCS filesystem leaves under its
+    # gs:// outputs, which KFP's launcher cannot download (kubeflow/pipelines#13476; README, "Running on
+    # Kubeflow"). Set false only on a KFP backend that has the fix for that issue.
+    remove_dir_markers: bool = True
     # Where `transferline compile` writes the pipeline IR, relative to the repository root.
     package_path: str = "kubeflow/pipeline.yaml"
     # KFP API endpoint ('' = $KFP_HOST), user namespace ('' = $KFP_NAMESPACE or the cluster's default),
@@ -148,8 +162,20 @@ class ServeConfig:
     model_name: str = "transferline"  # the <name> in /v1/models/<name>
     # How often the serving directory is checked for a new (or rolled-back) version, in seconds.
     poll_seconds: float = 2.0
-    # Request bodies larger than this are refused (TF Serving-style error), in bytes.
+    # Deviations from TF Serving, each a protection of a small machine (README "Serving locally"):
+    # a body over this many bytes is refused with a 400 {"error": ...} (TF Serving reads any size).
     max_body_bytes: int = 4 * 1024 * 1024
+    # A :predict of more instances (string elements) than this is refused with a 400 (TF Serving: no limit;
+    # memory here grows ~120 KB per instance in flight).
+    max_instances: int = 10000
+    # gzip/deflate request bodies (Content-Encoding): TF Serving decompresses them; off here, as a small
+    # body can inflate to gigabytes. When on, the inflated size is held to max_body_bytes.
+    gzip: bool = False
+    # TF Serving does not open its port until a version has loaded (connection refused before). True: listen
+    # at once and answer 404 until then (what readiness checks written for the old stand-in expect).
+    listen_before_load: bool = False
+    # Instances run through the model at a time: bounds memory whatever the request (not visible to clients).
+    predict_chunk: int = 256
     # Log every request (method, path, status, milliseconds) to stderr.
     log_requests: bool = False
 
@@ -169,6 +195,70 @@ class StudyConfig:
 
 
 @dataclass
+class RequestLogConfig:
+    """What `transferline serve` logs of each answered :predict (ops/request_log.py; README, "Closing the loop")."""
+    enabled: bool = True
+    # Where the log lives ('' = <work_dir>/requests); monitor and label-next read every *.csv / *.jsonl here,
+    # so a sidecar in front of TF Serving can write its files here too.
+    dir: str = ""
+    # Share of requests logged (drawn per request): lower it for heavy traffic.
+    sample_rate: float = 1.0
+    # Rotation: a new file past this size; the oldest of our files beyond max_files are deleted
+    # (disk use stays below about max_files x max_file_bytes).
+    max_file_bytes: int = 8 * 1024 * 1024
+    max_files: int = 16
+    # Requests waiting for the writer; beyond it requests are answered but not logged (counted as dropped).
+    queue_requests: int = 1000
+
+
+@dataclass
+class MonitorConfig:
+    """`transferline monitor`: logged traffic vs the served model's training data (README, "Closing the loop")."""
+    # Default window: the last this many hours (--since/--until override).
+    window_hours: float = 24.0
+    # Fewer logged requests (instances) than this in the window: exit 7, no verdict.
+    min_requests: int = 100
+    # Drift thresholds (each exceeded one is named; any exceeded: exit 6):
+    # Jensen-Shannon divergence of the text-length distribution, traffic vs training data (TFDV),
+    max_length_drift: float = 0.25  # TREC test vs train questions: 0.13 (the test questions are shorter)
+    # L-infinity distance, predicted-label distribution vs the gate data's labels (TFDV),
+    max_label_drift: float = 0.2
+    # out-of-vocabulary word rate (training vocabulary), traffic minus the gate data's,
+    max_oov_increase: float = 0.1
+    # share of empty texts and of texts longer than long_text_chars characters,
+    max_empty_share: float = 0.02
+    long_text_chars: int = 300
+    max_long_share: float = 0.05
+    # and share of predictions with top score < low_confidence, traffic minus the gate data's.
+    low_confidence: float = 0.5
+    max_low_confidence_increase: float = 0.15
+    # Where each check's JSON and HTML go ('' = <work_dir>/monitor).
+    out_dir: str = ""
+
+
+@dataclass
+class ActiveConfig:
+    """`transferline label-next` and `transferline study active` (README, "Closing the loop")."""
+    # margin (smallest top-1 minus top-2 probability first), entropy (highest first), or random.
+    strategy: str = "margin"
+    # Two texts whose encoder embeddings have a cosine similarity above this are near-duplicates: one is kept.
+    near_duplicate: float = 0.95
+    # Spread the picks over k-means clusters of the embedding space (one per cluster, best-ranked first).
+    spread: bool = False
+    # Candidates embedded for dedup/spread: the best-ranked n x pool_factor.
+    pool_factor: int = 5
+    # The study: start from `start` random labels, add `step` per round for `rounds` rounds, `seeds` times;
+    # report the labels each strategy needs to reach `target` test accuracy.
+    start: int = 100
+    step: int = 100
+    rounds: int = 7
+    seeds: int = 5
+    target: float = 0.85
+    # Where the study's JSON and PNG go ('' = <work_dir>/study).
+    out_dir: str = ""
+
+
+@dataclass
 class Config:
     pipeline_name: str = "transferline"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -181,6 +271,9 @@ class Config:
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
+    request_log: RequestLogConfig = field(default_factory=RequestLogConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    active: ActiveConfig = field(default_factory=ActiveConfig)
 
     @property
     def serving_dir(self) -> str:
@@ -247,13 +340,30 @@ def _apply(obj: typing.Any, values: dict, prefix: str = "") -> None:
             setattr(obj, key, _coerce(value, hints[key], name))
 
 
+# Knobs that name local files or folders: relative values in a config file are relative to that file
+# (a `transferline init` project can be moved or shared as a whole).
+_PATH_KNOBS = {"paths": ("data_dir", "test_data_dir", "schema_file", "work_dir", "serving_dir", "pipeline_root"),
+               "encoder": ("cache_dir",), "study": ("out_dir",)}
+
+
+def _resolve_paths(values: dict, base_dir: str) -> dict:
+    """The file's values with its relative local paths made absolute against ``base_dir``."""
+    for section, keys in _PATH_KNOBS.items():
+        for key in keys:
+            value = values.get(section, {}).get(key) if isinstance(values.get(section), dict) else None
+            if isinstance(value, str) and value and "://" not in value and not os.path.isabs(value):
+                values[section][key] = os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
+    return values
+
+
 def load_config(path: str | None = None, overrides: typing.Sequence[str] = ()) -> Config:
-    """Defaults, then the TOML file at ``path``, then ``section.key=value`` overrides."""
+    """Defaults, then the TOML file at ``path`` (relative paths in it: relative to the file), then
+    ``section.key=value`` overrides."""
     config = Config()
     if path:
         try:
             with open(path, "rb") as f:
-                _apply(config, tomllib.load(f))
+                _apply(config, _resolve_paths(tomllib.load(f), os.path.dirname(os.path.abspath(path))))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
         except tomllib.TOMLDecodeError as e:
@@ -283,7 +393,8 @@ def validate(config: Config) -> None:
         (config.data.train_spans >= 0, "data.train_spans must be >= 0 (0 = all spans)"),
         (config.data.file_pattern.startswith("span-*/") and len(config.data.file_pattern) > 7,
          "data.file_pattern must be span-*/<files>, e.g. span-*/*.csv (data lands in span-N/ folders)"),
-        (0.0 <= config.gate.min_accuracy <= 1.0, "gate.min_accuracy must be within [0, 1]"),
+        (0.0 <= config.gate.min_accuracy <= 1.0, "gate.min_accuracy must be within [0, 1] (0 = off)"),
+        (-1.0 <= config.gate.reference_margin <= 1.0, "gate.reference_margin must be within [-1, 1]"),
         (config.gate.max_accuracy_drop >= 0.0, "gate.max_accuracy_drop must be >= 0"),
         (0.0 <= config.trainer.dropout < 1.0, "trainer.dropout must be within [0, 1)"),
         (min(config.trainer.hidden_units, config.trainer.batch_size, config.trainer.max_epochs) > 0,
@@ -291,14 +402,29 @@ def validate(config: Config) -> None:
         (config.trainer.learning_rate > 0, "trainer.learning_rate must be > 0"),
         (config.contract.max_text_chars > 0, "contract.max_text_chars must be > 0"),
         (0.0 <= config.contract.max_duplicate_fraction <= 1.0, "contract.max_duplicate_fraction must be within [0, 1]"),
+        (0.0 <= config.contract.max_leakage_fraction <= 1.0, "contract.max_leakage_fraction must be within [0, 1]"),
         (config.contract.max_label_drift >= 0 and config.contract.max_length_drift >= 0,
          "contract.max_label_drift and max_length_drift must be >= 0 (0 = off)"),
         (0 <= config.serve.port < 65536, "serve.port must be within 0..65535 (0 = any free port)"),
         (config.serve.poll_seconds > 0 and config.serve.max_body_bytes > 0,
          "serve.poll_seconds and serve.max_body_bytes must be > 0"),
+        (config.serve.max_instances > 0 and config.serve.predict_chunk > 0,
+         "serve.max_instances and serve.predict_chunk must be > 0"),
         (bool(config.study.sizes) and all(n >= 0 for n in config.study.sizes),
          "study.sizes must be a non-empty list of sizes >= 0 (0 = all the training data)"),
         (config.study.seeds > 0, "study.seeds must be > 0"),
+        (0.0 < config.request_log.sample_rate <= 1.0, "request_log.sample_rate must be within (0, 1]"),
+        (min(config.request_log.max_file_bytes, config.request_log.max_files, config.request_log.queue_requests) > 0,
+         "request_log.max_file_bytes, max_files and queue_requests must be > 0"),
+        (config.monitor.window_hours > 0, "monitor.window_hours must be > 0"),
+        (0 < config.monitor.min_requests <= 200, "monitor.min_requests must be within 1..200"),
+        (0.0 <= config.monitor.low_confidence <= 1.0 and config.monitor.long_text_chars > 0,
+         "monitor.low_confidence must be within [0, 1] and monitor.long_text_chars > 0"),
+        (config.active.strategy in ("margin", "entropy", "random"),
+         "active.strategy must be margin, entropy or random"),
+        (0.0 < config.active.near_duplicate <= 1.0, "active.near_duplicate must be within (0, 1] (1 = exact only)"),
+        (min(config.active.pool_factor, config.active.start, config.active.step, config.active.rounds,
+             config.active.seeds) > 0, "active.pool_factor, start, step, rounds and seeds must be > 0"),
     ]
     for ok, message in checks:
         if not ok:

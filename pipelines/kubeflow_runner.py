@@ -15,6 +15,7 @@ pipeline root (which `module_file` would need write access to).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import tempfile
@@ -87,7 +88,7 @@ def compile_pipeline(config: Config, output: str | None = None, image_root: str 
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=config.kubeflow.image, use_pipeline_spec_2_1=True),
     ).run(kubeflow_pipeline(config, image_root), write_out=False)
-    for_open_source_kfp(job["pipelineSpec"], config.kubeflow.pipeline_root)
+    for_open_source_kfp(job["pipelineSpec"], config.kubeflow.pipeline_root, config.kubeflow.remove_dir_markers)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # Written beside the target and renamed over it: a failed compile never leaves half a file.
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path), prefix=".compile-") as tmp:
@@ -99,18 +100,29 @@ def compile_pipeline(config: Config, output: str | None = None, image_root: str 
     return path
 
 
-def for_open_source_kfp(spec: dict, pipeline_root: str) -> None:
+def for_open_source_kfp(spec: dict, pipeline_root: str, remove_dir_markers: bool = True) -> None:
     """Adjusts the compiled PipelineSpec (a dict) to what the open-source KFP v2 backend runs.
 
-    - defaultPipelineRoot: a run started from the UI, or without a root, writes to the configured
-      bucket, not KFP's minio:// default, which TFX's file layer cannot open;
+    - every task runs our entrypoint (pipelines/kubeflow_entrypoint.py) instead of TFX's, with TFX's
+      arguments unchanged plus the component's outputs spec (which outputs are its own, as opposed to the
+      launcher's `executor-logs`) and, with kubeflow.remove_dir_markers off, --keep_dir_markers;
+    - defaultPipelineRoot: only the UI pre-fills its run form from it; the backend itself never reads it
+      (submit and schedule always pass kubeflow.pipeline_root);
     - no lifecycle.preCacheCheck: the ExampleGen span driver it names never runs on open-source KFP;
       the input pattern has no {SPAN} (the executor chooses the spans itself), so it needs no driver;
     - caching off for UNCACHED_TASKS (KFP's own per-task caching option).
     """
+    from pipelines.kubeflow_entrypoint import ENTRYPOINT, KEEP_MARKERS_FLAG, OUTPUTS_SPEC_FLAG
+
     spec["defaultPipelineRoot"] = pipeline_root
-    for executor in spec["deploymentSpec"]["executors"].values():
-        executor.get("container", {}).pop("lifecycle", None)
+    outputs_by_executor = {c["executorLabel"]: c.get("outputDefinitions", {})
+                           for c in spec["components"].values() if "executorLabel" in c}
+    for label, executor in spec["deploymentSpec"]["executors"].items():
+        container = executor.get("container", {})
+        container.pop("lifecycle", None)
+        container["command"] = ["python", "-m", ENTRYPOINT]
+        ours = [OUTPUTS_SPEC_FLAG, json.dumps(outputs_by_executor.get(label, {}), indent=2, sort_keys=True)]
+        container["args"] = ours + ([] if remove_dir_markers else [KEEP_MARKERS_FLAG]) + container["args"]
     for name, task in spec["root"]["dag"]["tasks"].items():
         if name in UNCACHED_TASKS:
             task["cachingOptions"] = {"enableCache": False}

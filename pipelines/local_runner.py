@@ -11,6 +11,7 @@ import sys
 
 from tfx import v1 as tfx
 
+from components import spans
 from components.data_gate import rejection_for
 from components.encoder import resolve_handle
 from components.errors import DataRejected
@@ -19,13 +20,14 @@ from components.serving_dir import served_versions
 from pipelines import beam_args, run_log
 from pipelines.config import Config
 from pipelines.pipeline import create_pipeline, stage_schema_file
-from pipelines.runs import RunSummary, summarize
+from pipelines.run_history import mark_interrupted
+from pipelines.runs import RecordedRun, read_run
 from pipelines.work_lock import exclusive
 
 
 @dataclasses.dataclass
 class LocalRun:
-    summary: RunSummary
+    record: RecordedRun          # the run as MLMD holds it (record.summary: in words)
     durations: dict[str, float]  # component id -> wall seconds, for the components that ran
     log_path: str | None         # everything TF, TFX and Beam printed (None with verbose)
 
@@ -45,6 +47,14 @@ def run(config: Config, *, verbose: bool = False, out=None) -> LocalRun:
 
 
 def _run(config: Config, log: run_log.RunLog) -> LocalRun:
+    # We hold the lock, so no run is alive: what an earlier run left RUNNING died with its process.
+    for run_id, component in mark_interrupted(config.metadata_path, config.pipeline_name):
+        print(f"[transferline] run {run_id} was interrupted during {component} (its process ended); "
+              "marked in MLMD", file=log.out)
+    files = config.data.file_pattern.split("/", 1)[-1]
+    skipped = spans.choose(spans.span_files(config.paths.data_dir, files))[1]
+    if skipped:  # a span folder still being filled: not a span yet (components/span_folders.py)
+        print(f"[transferline] {spans.skipped_message(config.paths.data_dir, skipped, files)}", file=log.out)
     handle = resolve_handle(config.encoder.handle, config.encoder.cache_dir or None,
                             log=lambda m: print(f"[transferline] {m}", file=log.out))
     rows = beam_args.count_rows(config.paths.data_dir, config.data.file_pattern, config.data.train_spans,
@@ -72,9 +82,10 @@ def _run(config: Config, log: run_log.RunLog) -> LocalRun:
                     print(f"[transferline] the run failed; TFX and Beam logs: {log.path}", file=log.out)
                 raise
             raise rejected from None
-        result = summarize(config.metadata_path, config.pipeline_name)
-        if result.gate_reason != GateReason.STALE or refresh:
-            return LocalRun(result, log.progress.durations, log.path)
+        record = read_run(config.metadata_path, config.pipeline_name)
+        record.summary.skipped_spans = skipped  # now, even when the ExampleGen was cached
+        if record.summary.gate_reason != GateReason.STALE or refresh:
+            return LocalRun(record, log.progress.durations, log.path)
         # A cached comparison against a model that is no longer served: compare again, with what is.
         refresh = served_versions(config.serving_dir)[-1]
         print(f"[transferline] the served model changed since this candidate was compared; "

@@ -4,6 +4,7 @@
       → ExampleValidator → DataGate → Transform (encoder)
     ServedModel (what TF Serving serves now) → Trainer (Keras head, warm-started from it)
       → ServedModelBaseline → Evaluator (newest span's eval + test) → PushGate → Pusher (atomic)
+    References (majority class, TF-IDF + LR on the same splits) → PushGate
 
 No Resolver nodes: open-source Kubeflow cannot run them. The spans are chosen by the ExampleGen's own
 executor at run time (components/spans.py); the warm start and the Evaluator's baseline come from the
@@ -30,6 +31,7 @@ from components import trainer as trainer_module
 from components import transform as transform_module
 from components.data_gate import DataGate
 from components.push_gate import PushGate
+from components.references import References
 from components.pusher import AtomicPusherExecutor
 from components.served_model import ServedModel, ServedModelBaseline
 from pipelines.config import Config
@@ -98,7 +100,9 @@ def eval_config(config: Config, n_classes: int) -> tfma.EvalConfig:
 
     (TFMA 0.47's macro average fails on top_k sub-keys, so the summary averages the per-class F1.)"""
     accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.gate.min_accuracy}),
+        # The absolute floor; gate.min_accuracy 0 = off (the first model answers to the references instead).
+        value_threshold=(tfma.GenericValueThreshold(lower_bound={"value": config.gate.min_accuracy})
+                         if config.gate.min_accuracy else None),
         # Against the served model; on the first run the baseline is the candidate itself (diff 0).
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
@@ -177,12 +181,15 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         anomalies=example_validator.outputs["anomalies"],
         examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
         data_dir=config.paths.data_dir,
         file_pattern=config.data.file_pattern,
+        test_data_dir=test_dir,
         max_text_chars=config.contract.max_text_chars,
         max_duplicate_fraction=config.contract.max_duplicate_fraction,
         max_label_drift=config.contract.max_label_drift,
-        max_length_drift=config.contract.max_length_drift).with_id(names.DATA_GATE)
+        max_length_drift=config.contract.max_length_drift,
+        max_leakage_fraction=config.contract.max_leakage_fraction).with_id(names.DATA_GATE)
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -210,6 +217,9 @@ def create_pipeline(
                        "code_fingerprint": code_fingerprint(trainer_module, names)}).with_id(names.TRAINER)
     baseline = ServedModelBaseline(candidate=trainer.outputs["model"], served=served.outputs["model"],
                                    serving_dir=config.serving_dir, refresh=baseline_refresh).with_id(names.BASELINE)
+    # The simple baselines a first model must beat, measured on the Evaluator's gate splits.
+    references = References(examples=example_gen.outputs["examples"], seed=config.trainer.seed).with_id(
+        names.REFERENCES)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         # The newest span's eval split, plus the fixed held-out test set where there is one.
@@ -219,7 +229,9 @@ def create_pipeline(
         eval_config=eval_config(config, len(class_names))).with_id(names.EVALUATOR)
     push_gate = PushGate(model=trainer.outputs["model"], blessing=evaluator.outputs["blessing"],
                          baseline=baseline.outputs["baseline"], examples=example_gen.outputs["examples"],
-                         serving_dir=config.serving_dir,
+                         evaluation=evaluator.outputs["evaluation"], references=references.outputs["references"],
+                         serving_dir=config.serving_dir, beat_references=config.gate.beat_references,
+                         reference_margin=config.gate.reference_margin,
                          # What besides the data decides the model: a retrain with neither changed pushes nothing.
                          config_fingerprint=hashlib.sha256(json.dumps(
                              [trainer.exec_properties["custom_config"], transform.exec_properties["custom_config"],
@@ -233,7 +245,7 @@ def create_pipeline(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)),
         custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor)).with_id(names.PUSHER)
     components = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, served,
-                  trainer, baseline, evaluator, push_gate, pusher]
+                  trainer, baseline, references, evaluator, push_gate, pusher]
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -75,10 +75,11 @@ def captured(work_dir: str, verbose: bool, out=None):
     terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
     saved_fd = os.dup(2)
     os.dup2(log_file.fileno(), 2)  # C++ logs, warnings and worker processes too
-    progress = ComponentProgress(terminal if out is sys.stderr else out)
+    python_stderr, sys.stderr = sys.stderr, log_file  # in case sys.stderr is not fd 2 (a test harness, say)
+    progress = ComponentProgress(terminal if out is python_stderr else out)
     to_file = logging.StreamHandler(log_file)
-    for name in ("absl", "apache_beam", "tensorflow"):
-        logger = logging.getLogger(name)
+    loggers = [logging.getLogger(name) for name in ("absl", "apache_beam", "tensorflow")]
+    for logger in loggers:
         logger.propagate = False  # the root logger would print everything
         logger.addHandler(to_file)
     absl.addHandler(progress)
@@ -87,7 +88,10 @@ def captured(work_dir: str, verbose: bool, out=None):
         yield RunLog(progress.out, path, progress)
     finally:
         absl.removeHandler(progress)
+        for logger in loggers:
+            logger.removeHandler(to_file)
         sys.stderr.flush()
+        sys.stderr = python_stderr
         os.dup2(saved_fd, 2)
         os.close(saved_fd)
         terminal.close()

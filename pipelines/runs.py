@@ -15,7 +15,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components import names
 from components.errors import NotFound
-from components.names import BASELINE_SOURCE, BASELINE_VERSION, REASON, SPANS, TEST_SPLIT
+from components.names import BASELINE_SOURCE, BASELINE_VERSION, REASON, SKIPPED_SPANS, SPANS, TEST_SPLIT
 
 _STATE = metadata_store_pb2.Execution.State
 
@@ -27,7 +27,7 @@ class RunSummary:
     executions: dict[str, str]               # component id -> COMPLETE / CACHED / FAILED / ...
     metrics: dict[str, float]                # accuracy, macro_f1, example_count, baseline_accuracy
     per_class: dict[str, dict[str, float]]   # class name -> precision / recall / f1_score
-    baseline: str                            # "first model (absolute bound only)" or "served version N"
+    baseline: str                            # "first model (nothing served: the references and the absolute floor decide)" or "served version N"
     blessed: bool | None                     # the Evaluator's verdict
     gate_reason: str                         # PushGate: ok / not_blessed / stale_baseline
     failures: list[str]                      # why not blessed, in words
@@ -36,6 +36,16 @@ class RunSummary:
     spans: list[int] = dataclasses.field(default_factory=list)  # the spans this run trained on
     held_out_test: bool = False              # whether the gate also used the fixed held-out test set
     warm_start: str = ""                     # "from served version N" or "fresh start: why"
+    skipped_spans: list[int] = dataclasses.field(default_factory=list)  # span folders with no data file yet
+    gate_rows: int | None = None             # eval + test rows (DataGate)
+    leaked_rows: int | None = None           # of those, texts also in the training data
+    already_present: bool = False            # the Pusher found this model already pushed (a killed push)
+    rolled_back: dict = dataclasses.field(default_factory=dict)  # the rollback that moved the pushed version aside
+    interrupted: str = ""                    # the component whose process died while it ran, if any
+    # The simple references on the same gate data (MLMD names -> accuracy; components/references.py),
+    # and the margin the first model had to beat them by.
+    references: dict[str, float] = dataclasses.field(default_factory=dict)
+    reference_margin: float = 0.0
 
     @property
     def ran(self) -> list[str]:
@@ -86,7 +96,7 @@ def run_outputs(store: mlmd.MetadataStore, run_context) -> tuple[dict[str, str],
     """(component id -> execution state, "Component.key" -> output artifacts) for one run."""
     node_type = store.get_context_type("node")
     states, outputs = {}, {}
-    for execution in store.get_executions_by_context(run_context.id):
+    for execution in sorted(store.get_executions_by_context(run_context.id), key=lambda e: e.id):  # run order
         node = next(c for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type.id)
         component = node.name.split(".", 1)[1]
         states[component] = _STATE.Name(execution.last_known_state)
@@ -94,17 +104,17 @@ def run_outputs(store: mlmd.MetadataStore, run_context) -> tuple[dict[str, str],
                   if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
         by_id = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
         for e in events:
-            key = f"{component}.{e.path.steps[0].key}"
+            key = names.output_key(component, e.path.steps[0].key)
             outputs.setdefault(key, []).append(by_id[e.artifact_id])
     return states, outputs
 
 
 def prop(artifact, name):
-    """A custom property's value (string or int), None if the artifact has none of that name."""
+    """A custom property's value (string, int or float), None if the artifact has none of that name."""
     if name not in artifact.custom_properties:
         return None
     value = artifact.custom_properties[name]
-    return value.string_value or value.int_value
+    return value.double_value if value.WhichOneof("value") == "double_value" else value.string_value or value.int_value
 
 
 def class_names(outputs) -> list[str]:
@@ -169,40 +179,91 @@ def _warm_start(outputs) -> str:
     return f"from served version {prop(served[0], BASELINE_VERSION)}" if served else "from the served model"
 
 
-def summarize(metadata_path: str, pipeline_name: str, run: str | int | None = None) -> RunSummary:
-    """Summary of a run (default: the latest) of ``pipeline_name`` in the MLMD at ``metadata_path``."""
+@dataclasses.dataclass
+class RecordedRun:
+    """One run as MLMD holds it, read once: what the summary and the report are made from."""
+    store: mlmd.MetadataStore
+    context: metadata_store_pb2.Context
+    states: dict[str, str]
+    outputs: dict[str, list]
+    classes: list[str]
+    summary: RunSummary
+
+
+def read_run(metadata_path: str, pipeline_name: str, run: str | int | None = None, *,
+             lock_held: bool = True) -> RecordedRun:
+    """A run (default: the latest) of ``pipeline_name`` in the MLMD at ``metadata_path``.
+    ``lock_held``: whether a process holds the work dir's lock now (False: a RUNNING execution is dead)."""
+    from pipelines.run_history import interrupted_component, rollbacks
+
     store = connect(metadata_path)
-    run = pick_run(store, pipeline_name, run)
-    states, outputs = run_outputs(store, run)
-    return summarize_run(pipeline_name, run, states, outputs, class_names(outputs))
+    context = pick_run(store, pipeline_name, run)
+    states, outputs = run_outputs(store, context)
+    classes = class_names(outputs)
+    return RecordedRun(store, context, states, outputs, classes,
+                       summarize_run(pipeline_name, context, states, outputs, classes, rollbacks(store),
+                                     interrupted_component(store, context, lock_held)))
+
+
+def summarize(metadata_path: str, pipeline_name: str, run: str | int | None = None, *,
+              lock_held: bool = True) -> RunSummary:
+    """The summary of a run (default: the latest)."""
+    return read_run(metadata_path, pipeline_name, run, lock_held=lock_held).summary
 
 
 def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict[str, list],
-                  classes: list[str]) -> RunSummary:
-    """The summary of one run from what ``run_outputs`` read (``classes``: ``class_names(outputs)``)."""
+                  classes: list[str], rollbacks_: list[dict] = (), interrupted: str = "") -> RunSummary:
+    """The summary of one run from what ``run_outputs`` read (``classes``: ``class_names(outputs)``;
+    ``rollbacks_``: ``rollbacks(store)``; ``interrupted``: ``interrupted_component(...)``)."""
     summary = RunSummary(run_id=run.name, pipeline_name=pipeline_name, executions=states, metrics={},
                          per_class={}, baseline="", blessed=None, gate_reason="", failures=[], pushed_path=None,
-                         artifacts={k: v[0].uri for k, v in outputs.items() if v})
+                         artifacts={k: v[0].uri for k, v in outputs.items() if v}, interrupted=interrupted)
     if outputs.get(names.EXAMPLES):
         chosen = prop(outputs[names.EXAMPLES][0], SPANS)
         summary.spans = [int(n) for n in str(chosen).split(",")] if chosen else []
         split_names = outputs[names.EXAMPLES][0].properties["split_names"].string_value
         summary.held_out_test = TEST_SPLIT in json.loads(split_names or "[]")
+        skipped = prop(outputs[names.EXAMPLES][0], SKIPPED_SPANS)
+        summary.skipped_spans = [int(n) for n in str(skipped).split(",")] if skipped else []
+    for key, field in ((names.GATE_ROWS, "gate_rows"), (names.LEAKED_ROWS, "leaked_rows")):
+        if outputs.get(key):
+            setattr(summary, field, _int_value(outputs[key][0].uri))
     if outputs.get(names.MODEL_RUN):
         summary.warm_start = _warm_start(outputs)
     if outputs.get(names.BASELINE_OUT):
         b = outputs[names.BASELINE_OUT][0]
         summary.baseline = (f"served version {prop(b, BASELINE_VERSION)}"
-                            if prop(b, BASELINE_SOURCE) == "served" else "first model (absolute bound only)")
+                            if prop(b, BASELINE_SOURCE) == "served" else "first model (nothing served: the references and the absolute floor decide)")
     if outputs.get(names.EVALUATION):
         summary.metrics, summary.per_class, summary.failures = _evaluation(
             outputs[names.EVALUATION][0].uri, classes)
     if outputs.get(names.BLESSING):
         summary.blessed = bool(prop(outputs[names.BLESSING][0], names.BLESSED))
+    if outputs.get(names.REFERENCES_OUT):
+        r = outputs[names.REFERENCES_OUT][0]
+        summary.references = {n: prop(r, n) for n in names.REFERENCE_NAMES if prop(r, n) is not None}
     if outputs.get(names.GATE):
         summary.gate_reason = prop(outputs[names.GATE][0], REASON)
+        summary.reference_margin = prop(outputs[names.GATE][0], names.REFERENCE_MARGIN) or 0.0
     if outputs.get(names.PUSHED_MODEL):
         pushed = outputs[names.PUSHED_MODEL][0]
         if prop(pushed, names.PUSHED):
             summary.pushed_path = prop(pushed, names.PUSHED_DESTINATION)
+            summary.already_present = bool(prop(pushed, names.ALREADY_PRESENT))
+            summary.rolled_back = rolled_back(str(prop(pushed, names.PUSHED_VERSION)), rollbacks_)
     return summary
+
+
+def _int_value(uri: str) -> int | None:
+    """A TFX Integer value artifact's value (the file at its uri)."""
+    try:
+        with open(uri) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def rolled_back(version: str, rollbacks_: list[dict]) -> dict:
+    """The latest rollback that moved `version` aside ({} if none did)."""
+    hits = [r for r in rollbacks_ if version and version in str(r.get("moved", "")).split(",")]
+    return hits[-1] if hits else {}

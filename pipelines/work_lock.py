@@ -45,3 +45,19 @@ def exclusive(work_dir: str):
         _held.discard(key)
         fcntl.flock(f, fcntl.LOCK_UN)
         f.close()
+
+
+def is_held(work_dir: str) -> bool:
+    """Whether a process (this one included) holds the work dir's lock now: a run or rollback is alive."""
+    if os.path.realpath(work_dir) in _held:
+        return True
+    path = os.path.join(work_dir, LOCK_FILE)
+    if not os.path.exists(path):
+        return False
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False

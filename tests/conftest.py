@@ -115,8 +115,12 @@ class PipelineRuns:
 
 @pytest.fixture(scope="session")
 def slice_runs(tmp_path_factory):
-    """A small real slice (300 training questions, 200 test questions), run three times:
-    1. first run; 2. the same again (must be fully cached); 3. an impossible accuracy bound."""
+    """A small real slice (300 training questions, 200 test questions), run four times, all here so that
+    no test depends on another's order:
+    0. first run (pushes v1); 1. the same again (fully cached); 2. an impossible accuracy bound (not
+    blessed); 3. a changed gate: the Evaluator re-runs on a cached 'first model' baseline while v1 is
+    served, so PushGate finds it stale and the runner compares again with v1 (not pushed twice).
+    Tests must not add runs here: copy `served_copy` for a work dir of your own."""
     root = tmp_path_factory.mktemp("slice")
     write_csv(str(root / "data" / "span-1" / "questions.csv"), stratified(read_rows(TRAIN_CSV), 300))
     write_csv(str(root / "test" / "questions.csv"), stratified(read_rows(TEST_CSV), 200, seed=1))
@@ -126,7 +130,16 @@ def slice_runs(tmp_path_factory):
     runs.versions_after_first = sorted(os.listdir(runs.serving_dir))
     runs.run()
     runs.run("gate.min_accuracy=1.0")
+    runs.run("gate.max_accuracy_drop=0.01")
     return runs
+
+
+def served_copy(runs, work_dir):
+    """A work dir of its own whose serving/ holds a copy of the runs' served versions (no MLMD)."""
+    import shutil
+
+    shutil.copytree(runs.serving_dir, os.path.join(str(work_dir), "serving"))
+    return str(work_dir)
 
 
 @pytest.fixture(scope="session")

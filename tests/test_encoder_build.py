@@ -7,6 +7,8 @@ import pytest
 
 from components import encoder as enc
 
+pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
+
 
 def test_build_goes_to_the_configured_cache_and_is_idempotent(tmp_path):
     logs = []

@@ -4,6 +4,8 @@ import pytest
 from components import encoder as enc
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
+
 
 def _assert_helpful(message, handle):
     assert f"'{handle}'" in message

@@ -8,6 +8,9 @@ import tensorflow_hub as hub
 import tf_keras
 
 from sentences import NON_LATIN
+import pytest
+
+pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
 
 TEXTS = ["How far is Denver from Aspen ?", "What does NASA stand for ?", "Who wrote Hamlet ?",
          "", "東京タワーの高さはどれくらいですか？", "I love pizza 🍕"] + NON_LATIN[:3]

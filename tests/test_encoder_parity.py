@@ -7,6 +7,8 @@ import tensorflow as tf
 
 from sentences import EDGE, parity_corpus, unknown_runs
 
+pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
+
 UNK, BOS, EOS = 0, 1, 2
 
 

@@ -5,6 +5,8 @@ import tensorflow as tf
 
 from conftest import TEST_CSV, TRAIN_CSV, read_rows
 
+pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
+
 
 def make_preprocessing_fn(handle):
     import tensorflow_hub as hub

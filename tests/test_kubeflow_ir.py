@@ -13,12 +13,15 @@ from google.protobuf import json_format
 
 from conftest import REPO, run_cli
 
-ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
-KNOBS = ["gate.min_accuracy=0.77", "trainer.hidden_units=128", "trainer.learning_rate=0.002",
+pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
+
+ENTRYPOINT = ["python", "-m", "pipelines.kubeflow_entrypoint"]
+KNOBS = ["gate.min_accuracy=0.77", "gate.reference_margin=0.02", "trainer.hidden_units=128", "trainer.learning_rate=0.002",
          "contract.max_text_chars=500", "data.train_spans=2", "kubeflow.image=registry.example/team/transferline:abc123",
          "kubeflow.pipeline_root=gs://bucket-x/root", "kubeflow.data_dir=gs://bucket-x/data",
          "kubeflow.test_data_dir=gs://bucket-x/test", "kubeflow.serving_dir=gs://bucket-x/serving",
-         "kubeflow.encoder_handle=gs://bucket-x/encoders/use-m3", "beam.extra_args=--runner=DataflowRunner,--region=eu"]
+         "kubeflow.encoder_handle=gs://bucket-x/encoders/use-m3", "beam.extra_args=--runner=DataflowRunner,--region=eu",
+         "kubeflow.remove_dir_markers=false"]
 
 
 def compile_to(path, overrides=()):
@@ -65,7 +68,7 @@ def test_parses_into_kfps_pipeline_spec_with_schema_2_1(compiled):
     proto = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # strict: unknown fields fail
     assert proto.schema_version == "2.1.0" and proto.pipeline_info.name == "transferline"
     assert proto.default_pipeline_root == "gs://your-bucket/transferline/pipeline_root"
-    assert len(proto.root.dag.tasks) == 12
+    assert len(proto.root.dag.tasks) == 13
     assert kfp.components.load_component_from_text(compiled[0].decode()).name == "transferline"
 
 
@@ -92,11 +95,15 @@ def test_every_task_is_a_container_running_the_tfx_entrypoint_in_the_image(compi
         c = executor["container"]
         assert set(c) == {"image", "command", "args"}, name
         assert c["image"] == "gcr.io/your-project/transferline:0.1.0"
-        assert c["command"] == ENTRYPOINT
-        assert c["args"][0] == "--executor_class_path" and "{{$}}" in c["args"]
+        assert c["command"] == ENTRYPOINT  # ours, around TFX's executor run (kubeflow_entrypoint.py)
+        # Our outputs spec first (the component's own outputs, not the launcher's), then TFX's arguments.
+        assert c["args"][0] == "--json_serialized_outputs_spec_args"
+        assert json.loads(c["args"][1]) == spec["components"][name]["outputDefinitions"]
+        assert c["args"][2] == "--executor_class_path" and "{{$}}" in c["args"]
+        assert "--json_serialized_inputs_spec_args" in c["args"] and "--keep_dir_markers" not in c["args"]
         assert [a for a in c["args"] if "{{" in a] == ["{{$}}"]  # the only placeholder KFP fills
         # The executor class is importable from this project's code, i.e. from the image.
-        assert import_utils.import_class_by_path(c["args"][1]), name
+        assert import_utils.import_class_by_path(c["args"][3]), name
         assert c["args"][-2:] == ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
 
 
@@ -115,7 +122,7 @@ def test_knobs_land_where_the_components_read_them(compiled):
     accuracy = next(m for m in evaluator["metrics_specs"][0]["metrics"]
                     if m["class_name"] == "SparseCategoricalAccuracy")
     assert accuracy["threshold"]["value_threshold"]["lower_bound"] == 0.77
-    trainer = json.loads(param(spec, "Trainer", "custom_config"))
+    trainer = json.loads(param(spec, "Trainer", "custom_config"))["trainer"]  # components.trainer.TRAINER_CONFIG
     assert trainer["hidden_units"] == 128 and trainer["learning_rate"] == 0.002
     transform = json.loads(param(spec, "Transform", "custom_config"))
     assert transform["encoder_handle"] == "gs://bucket-x/encoders/use-m3"
@@ -128,6 +135,7 @@ def test_knobs_land_where_the_components_read_them(compiled):
     assert spans_config["test_data_dir"] == "gs://bucket-x/test" and spans_config["window"] == 2
     for task in ("ServedModel", "PushGate"):
         assert param(spec, task, "serving_dir") == "gs://bucket-x/serving"
+    assert param(spec, "PushGate", "reference_margin") == 0.02 and param(spec, "References", "seed") == 42
     assert json.loads(param(spec, "Pusher", "push_destination")) == {
         "filesystem": {"base_directory": "gs://bucket-x/serving"}}
     with open(os.path.join(REPO, "pipelines", "schema", "schema.pbtxt"), "rb") as f:
@@ -137,6 +145,7 @@ def test_knobs_land_where_the_components_read_them(compiled):
         c = executor["container"]
         assert c["image"] == "registry.example/team/transferline:abc123"
         assert c["args"][-2:] == ["--runner=DataflowRunner", "--region=eu"], name
+        assert c["args"][2] == "--keep_dir_markers", name  # a backend with the #13476 fix
 
 
 def test_embedded_encoder_resolves_to_the_copy_baked_into_the_image():

@@ -1,88 +1,134 @@
-"""The compiled Kubeflow pipeline, executed locally task by task through its own container commands
-(tests/kfp_local.py), from CsvExampleGen to Pusher on a small real slice of TREC."""
+"""The compiled Kubeflow pipeline under the faithful KFP harness (tests/kfp_faithful.py, tests/kfp_run.py):
+ExampleGen to Pusher for each emulated KFP version with our entrypoint, and TFX's own entrypoint failing
+there as it does on a real cluster (the negative control: if it ever passes, the harness stopped being
+faithful)."""
 import json
 import os
 
 import pytest
 
 from conftest import TEST_CSV, TRAIN_CSV, read_rows, stratified, write_csv
-from kfp_local import ENTRYPOINT, container, load_spec, run_pipeline_spec, task_order
+from components import names
+from kfp_faithful import VERSIONS, LocalBucket
+from kfp_run import Zygote, container, load_spec, run_pipeline, task_order
 
 pytestmark = pytest.mark.slow
 
+TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+
 
 @pytest.fixture(scope="module")
-def kfp_run(tmp_path_factory):
-    """Bake an image root as the Dockerfile does, compile against it and local 'bucket' paths, run every task."""
+def kfp(tmp_path_factory):
+    """One stand-in bucket, one compiled IR, one zygote; the whole pipeline once per KFP version, then
+    TFX's entrypoint per version until its first failure."""
     from pipelines.config import load_config
+    from pipelines.kubeflow_entrypoint import KEEP_MARKERS_FLAG, OUTPUTS_SPEC_FLAG
     from pipelines.kubeflow_runner import bake, compile_pipeline
 
     root = tmp_path_factory.mktemp("kfp")
-    bucket = root / "bucket"
-    write_csv(str(bucket / "data" / "span-1" / "questions.csv"), stratified(read_rows(TRAIN_CSV), 300))
-    write_csv(str(bucket / "test" / "questions.csv"), stratified(read_rows(TEST_CSV), 200, seed=1))
-    config = load_config(None, [
-        f"kubeflow.pipeline_root={bucket / 'root'}", f"kubeflow.data_dir={bucket / 'data'}",
-        f"kubeflow.test_data_dir={bucket / 'test'}", f"kubeflow.serving_dir={bucket / 'serving'}",
-        "kubeflow.encoder_handle=embedded", "kubeflow.image=local/transferline:test",
-        "beam.direct_running_mode=in_memory"])
-    baked = bake(config, str(root / "image"), log=lambda m: None)
-    package = compile_pipeline(config, str(root / "pipeline.yaml"), image_root=str(root / "image"))
-    # The pods' environment is the Dockerfile's ENV; TF_USE_LEGACY_KERAS is the one that matters here.
-    runs = run_pipeline_spec(package, str(bucket / "root"), env={"TF_USE_LEGACY_KERAS": "1"},
-                             log=lambda m: None)
-    return {"runs": runs, "spec": load_spec(package), "serving": str(bucket / "serving"), "baked": baked,
-            "config": config}
+    bucket = LocalBucket(str(root / "bucket"))
+    data, test = root / "bucket" / "data", root / "bucket" / "test"
+    write_csv(str(data / "span-1" / "questions.csv"), stratified(read_rows(TRAIN_CSV), 150))
+    write_csv(str(test / "questions.csv"), stratified(read_rows(TEST_CSV), 60, seed=1))
+    overrides = [f"kubeflow.pipeline_root=gs://{'unused'}/root", f"kubeflow.data_dir={data}",
+                 f"kubeflow.test_data_dir={test}", "kubeflow.encoder_handle=embedded",
+                 "kubeflow.image=local/transferline:test", "beam.direct_running_mode=in_memory",
+                 "trainer.max_epochs=8", "gate.min_accuracy=0.3"]
+    result = {"bucket": bucket, "serving": {}, "runs": {}, "negative": {}}
+    zygote = Zygote({"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        for i, version in enumerate(VERSIONS.values()):
+            serving = root / "bucket" / f"serving-{i}"  # each version starts with nothing served
+            config = load_config(None, overrides + [f"kubeflow.serving_dir={serving}"])
+            if i == 0:
+                result["baked"] = bake(config, str(root / "image"), log=lambda m: None)
+            package = compile_pipeline(config, str(root / f"pipeline-{i}.yaml"), image_root=str(root / "image"))
+            result["spec"] = load_spec(package)
+            # The run's own root, as submit/schedule pass it; the spec's defaultPipelineRoot is never read.
+            result["runs"][version.name] = run_pipeline(
+                package, version, bucket, str(root / "pods"), zygote, run_root=str(root / "bucket" / "root"),
+                run_id=f"run-{i}", log=print)
+            result["serving"][version.name] = str(serving)
+            result["negative"][version.name] = run_pipeline(
+                package, version, bucket, str(root / "pods-tfx"), zygote,
+                run_root=str(root / "bucket" / "root"), run_id=f"tfx-{i}", entrypoint=TFX_ENTRYPOINT,
+                strip_args=((OUTPUTS_SPEC_FLAG, 1), (KEEP_MARKERS_FLAG, 0)),
+                markers_fixed=True, log=print)[0]  # TFX leaves markers; isolate the type error from #13476
+    finally:
+        zygote.close()
+    return result
 
 
-def test_every_task_exits_0_in_dag_order(kfp_run):
-    runs, spec = kfp_run["runs"], kfp_run["spec"]
-    failed = [(r.name, r.output_tail) for r in runs.values() if r.returncode]
-    assert not failed, failed[0][1]
-    assert list(runs) == task_order(spec) and len(runs) == 12
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_every_task_runs_green_with_our_entrypoint(kfp, version):
+    runs, _ = kfp["runs"][version]
+    failed = [(r.name, r.launch_error, r.log[-3000:]) for r in runs.values() if not r.ok]
+    assert not failed, failed[0]
+    assert list(runs) == task_order(kfp["spec"]) and len(runs) == len(names.COMPONENTS)
     for name, run in runs.items():
-        for upstream in spec["root"]["dag"]["tasks"][name].get("dependentTasks", []):
-            assert list(runs).index(upstream) < list(runs).index(name)
+        assert run.command[:3] == ["python", "-m", "pipelines.kubeflow_entrypoint"] == container(kfp["spec"], name)["command"]
+        assert "executor input repaired for open-source KFP" in run.log
+    # What the driver really sent: empty input types and launcher outputs, repaired by our entrypoint.
+    transform = runs["Transform"].executor_input
+    given = transform["inputs"]["artifacts"]["examples"]["artifacts"][0]
+    assert given["type"] == {"instanceSchema": ""} and given["name"].isdigit()
+    assert ("executor-logs" in transform["outputs"]["artifacts"]) == VERSIONS[version].executor_logs
+    assert '"types restored": ["examples", "schema"]' in runs["Transform"].log
 
 
-def test_each_task_ran_its_compiled_command_and_args(kfp_run):
-    for name, run in kfp_run["runs"].items():
-        c = container(kfp_run["spec"], name)
-        assert run.command[1:3] == ["-m", ENTRYPOINT] and c["command"] == ["python", "-m", ENTRYPOINT]
-        expected = [json.dumps(run.executor_input) if a == "{{$}}" else a for a in c["args"]]
-        assert run.command[3:] == expected, name
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_metadata_flows_downstream_through_the_mlmd_round_trip(kfp, version):
+    runs, mlmd = kfp["runs"][version]
 
+    def meta(task, key):
+        return mlmd.runtime_artifact(runs[task].outputs[key])["metadata"]
 
-def test_artifact_metadata_flows_downstream_as_kfp_passes_it(kfp_run):
-    runs = kfp_run["runs"]
-    examples = runs["CsvExampleGen"].outputs["examples"]["metadata"]
-    assert json.loads(examples["split_names"]) == ["train", "eval", "test"] and examples["spans"] == "1"
-    # Transform got ExampleGen's artifact, split names included, as the driver would pass it.
-    given = runs["Transform"].executor_input["inputs"]["artifacts"]["examples"]["artifacts"][0]
-    assert given == runs["CsvExampleGen"].outputs["examples"]
-    baseline = runs["ServedModelBaseline"].outputs["baseline"]["metadata"]
-    assert baseline["baseline_source"] == "first_model" and baseline["baseline_version"] == 0
-    assert runs["Evaluator"].outputs["blessing"]["metadata"]["blessed"] == 1
-    gate = runs["PushGate"].outputs["gate"]["metadata"]
+    assert json.loads(meta("CsvExampleGen", "examples")["split_names"]) == ["train", "eval", "test"]
+    assert meta("CsvExampleGen", "examples")["display_name"] == "examples"
+    assert meta("ServedModelBaseline", "baseline")["baseline_source"] == "first_model"
+    assert meta("Evaluator", "blessing")["blessed"] == 1
+    gate = meta("PushGate", "gate")
     assert gate["blessed"] == 1 and gate["reason"] == "ok" and gate["spans"] == "1"
-    # The encoder the pods used is the one baked into the image root.
-    custom = json.loads(runs["Transform"].executor_input["inputs"]["parameterValues"]["custom_config"])
-    assert custom["encoder_handle"] == kfp_run["baked"]["encoder"]
+    # executor-logs is the launcher's: recorded as provisioned, never merged from the executor's report.
+    assert ("executor-logs" in runs["Transform"].outputs) == VERSIONS[version].executor_logs
 
 
-def test_pushed_model_serves_raw_text(kfp_run):
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_pushed_model_serves_raw_text(kfp, version):
     from ops.predict import newest_served_model, predict
 
-    pushed = kfp_run["runs"]["Pusher"].outputs["pushed_model"]["metadata"]
+    runs, mlmd = kfp["runs"][version]
+    pushed = mlmd.runtime_artifact(runs["Pusher"].outputs["pushed_model"])["metadata"]
     assert pushed["pushed"] == 1
-    assert os.listdir(kfp_run["serving"]) == [pushed["pushed_version"]]
-    model_dir = newest_served_model(kfp_run["serving"])
+    model_dir = newest_served_model(kfp["serving"][version])
     assert model_dir == pushed["pushed_destination"]
-    with open(os.path.join(model_dir, "assets.extra", "transferline.json")) as f:  # the push's provenance
-        assert json.load(f)["training_fingerprint"] == kfp_run["runs"]["PushGate"].outputs["gate"]["metadata"][
-            "training_fingerprint"]
-    rows = read_rows(TEST_CSV)[-60:]  # not all in the 200-question slice the gate used
+    rows = read_rows(TEST_CSV)[-60:]
     predictions = predict(model_dir, [r["text"] for r in rows])
     accuracy = sum(p["label"] == r["label"] for p, r in zip(predictions, rows)) / len(rows)
-    assert accuracy >= 0.7, accuracy
+    assert accuracy >= 0.4, accuracy  # six classes: chance is ~0.2; 150 training questions, 8 epochs
     assert all(0.0 <= p["score"] <= 1.0 for p in predictions)
+
+
+def test_markers_were_synthesized_and_removed_except_empty_directories(kfp):
+    bucket = kfp["bucket"]
+    assert len(bucket.deleted()) > 50  # every task's output directories had markers, all removed
+    for _, mlmd in kfp["runs"].values():
+        for record in mlmd.records.values():
+            if os.path.isdir(record["uri"]):  # only the markers of empty directories remain
+                assert all(not os.listdir(m) for m in bucket.markers(record["uri"])), record["uri"]
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_tfx_own_entrypoint_fails_under_the_harness(kfp, version):
+    """The negative control: the known errors, on the task where a real cluster shows them."""
+    runs = kfp["negative"][version]
+    last = list(runs.values())[-1]
+    assert not last.ok and last.returncode == 1
+    if VERSIONS[version].executor_logs:
+        assert list(runs) == ["CsvExampleGen"]
+        assert "Could not import system.Artifact" in last.log
+    else:
+        first_with_inputs = next(n for n in task_order(kfp["spec"])
+                                 if kfp["spec"]["root"]["dag"]["tasks"][n].get("inputs", {}).get("artifacts"))
+        assert last.name == first_with_inputs and all(r.ok for r in list(runs.values())[:-1])
+        assert "'NoneType' object has no attribute 'get'" in last.log

@@ -8,7 +8,7 @@ import tensorflow as tf
 from conftest import run_cli
 
 COMPONENTS = {"CsvExampleGen", "ServedModel", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataGate",
-              "Transform", "Trainer", "ServedModelBaseline", "Evaluator", "PushGate", "Pusher"}
+              "Transform", "Trainer", "ServedModelBaseline", "References", "Evaluator", "PushGate", "Pusher"}
 QUESTIONS = ["How far is Denver from Aspen ?", "Who wrote Hamlet ?", "What does NASA stand for ?",
              "How many people live in Tokyo ?", "What is a caldera ?"]
 
@@ -25,7 +25,7 @@ def test_first_run_pushes_a_blessed_model_recorded_in_mlmd(slice_runs):
     assert set(s.executions) == COMPONENTS
     assert set(s.executions.values()) == {"COMPLETE"}
     assert s.blessed and s.gate_reason == "ok" and not s.failures
-    assert s.baseline == "first model (absolute bound only)"
+    assert s.baseline == "first model (nothing served: the references and the absolute floor decide)"
     # The gate data: the newest (only) span's eval split (~1/5 of 300) plus the 200 held-out test questions.
     assert 200 + 30 < s.metrics["example_count"] < 200 + 100
     assert s.spans == [1] and s.held_out_test and s.warm_start == "no served model: fresh start"
@@ -44,12 +44,13 @@ def test_second_run_on_the_same_data_is_fully_cached(slice_runs):
     s = slice_runs.summary(1)
     assert set(s.executions) == COMPONENTS
     assert set(s.executions.values()) == {"CACHED"}
-    assert "0 component(s) ran, 12 cached" in slice_runs.results[1].stdout
+    assert "0 component(s) ran, 13 cached" in slice_runs.results[1].stdout
 
 
 def test_impossible_bound_is_not_blessed_and_pushes_nothing(slice_runs):
     s = slice_runs.summary(2)
     assert s.executions["Evaluator"] == "COMPLETE" and s.executions["Trainer"] == "CACHED"
+    assert s.baseline == "first model (nothing served: the references and the absolute floor decide)"
     assert s.blessed is False and s.pushed_path is None
     assert any("accuracy is" in f and "required >= 1.0000" in f for f in s.failures)
     assert sorted(os.listdir(slice_runs.serving_dir)) == slice_runs.versions_after_first
@@ -117,11 +118,11 @@ def test_stale_cached_comparison_is_redone_against_the_served_model(slice_runs):
     """A changed gate re-runs the Evaluator while the cached baseline still says 'first model' although
     v1 is served now: PushGate holds it back as stale, the runner compares again with v1, and v1 (this
     very model) is not pushed a second time."""
-    versions = sorted(os.listdir(slice_runs.serving_dir))
-    result = slice_runs.run("gate.max_accuracy_drop=0.01")
+    (version,) = slice_runs.versions_after_first
+    result = slice_runs.results[3]
     assert "comparing again with served version" in result.stderr
-    s = slice_runs.summary(-1)
-    assert s.baseline == f"served version {versions[-1]}"
+    s = slice_runs.summary(-1)  # the re-comparison is the newest run
+    assert s.baseline == f"served version {version}"
     assert s.gate_reason == "already_served" and s.pushed_path is None
     assert "held back: this very model is already the served one" in result.stdout
-    assert sorted(os.listdir(slice_runs.serving_dir)) == versions
+    assert sorted(os.listdir(slice_runs.serving_dir)) == [version]

@@ -125,7 +125,9 @@ def test_gate_shows_the_decision_thresholds_and_baseline(slice_runs):
     s, page = _report(slice_runs, 0)
     _, gate = page.rows("gate")
     assert gate["Evaluator verdict"] == ["BLESSED"] and gate["push gate"] == ["ok"]
-    assert gate["pushed"] == [s.pushed_path] and gate["compared with"] == ["first model (absolute bound only)"]
+    assert gate["pushed"] == [s.pushed_path]
+    assert gate["compared with"] == ["first model (nothing served: the references and the absolute floor decide)"]
+    assert gate["references (same gate data)"][0].startswith("majority class 0.")
     _, thresholds = page.rows("thresholds")
     assert thresholds["accuracy"] == ["at least", "0.8000"]  # the default gate.min_accuracy
 

@@ -2,6 +2,9 @@
 import os
 
 from conftest import REPO, TRAIN_CSV, read_rows, run_cli, stratified, write_csv
+import pytest
+
+pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
 
 SCHEMA = os.path.join(REPO, "pipelines", "schema", "schema.pbtxt")
 
@@ -18,3 +21,29 @@ def test_propose_writes_a_candidate_and_diffs_it(tmp_path):
     assert 'name: "text"' in proposed and 'name: "label"' in proposed
     assert '+  value: "YESNO"' in result.stdout  # the new class shows up in the diff for review
     assert open(SCHEMA).read() == before  # the contract changes only by hand
+
+
+def test_adopt_takes_the_proposals_classes_keeps_the_rest_backs_up_and_diffs(tmp_path):
+    from ops.schema import adopt_schema
+    from pipelines.pipeline import label_names
+
+    contract = tmp_path / "schema.pbtxt"
+    contract.write_text(open(SCHEMA).read())
+    proposal = tmp_path / "proposed.pbtxt"
+    # What SchemaGen infers: no curated comment, its own presence figures, one more class.
+    proposal.write_text('feature { name: "label" type: BYTES domain: "label" presence { min_count: 1 } }\n'
+                        'string_domain { name: "label" value: "NUM" value: "YESNO" value: "ABBR" value: "DESC" '
+                        'value: "ENTY" value: "HUM" value: "LOC" }\n')
+    diff, backup = adopt_schema(str(contract), str(proposal))
+    assert '+  value: "YESNO"' in diff and diff.count("\n+ ") == 1
+    assert open(backup).read() == open(SCHEMA).read()
+    assert label_names(str(contract)) == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM", "YESNO"]
+    adopted = contract.read_text()
+    assert adopted.startswith("# The data contract") and "min_fraction: 1.0" in adopted  # curated parts kept
+    assert adopt_schema(str(contract), str(proposal)) == ("", None)  # adopting again changes nothing
+
+
+def test_adopt_without_a_proposal_says_what_to_run(tmp_path):
+    result = run_cli("schema", "adopt", "--work-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "no proposal at" in result.stderr and "transferline schema propose" in result.stderr

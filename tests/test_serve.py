@@ -1,8 +1,5 @@
 """`transferline serve`: TF Serving's REST contract on the slice run's pushed model, in-process (ModelServer)
 and as the CLI. Every request is a bounded loopback call; every server is shut down by its test."""
-import base64
-import contextlib
-import http.client
 import json
 import os
 import shutil
@@ -11,95 +8,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from conftest import REPO, run_cli
-from pipelines.config import load_config
-from ops.serve import ModelServer
-
-PREDICT = "/v1/models/transferline:predict"
-TEXTS = ["How far is Denver from Aspen ?", "Who wrote Hamlet ?", "What does NASA stand for ?",
-         "Где находится самая высокая гора в мире?"]
-OUTPUTS = {"probabilities", "classes", "label", "score"}
-LABELS = {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
-
-
-def request(url, path, body=None, *, raw=None, method=None, timeout=60):
-    """(status, decoded JSON body) of one loopback request."""
-    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, json.loads(e.read())
-
-
-def served_version(url):
-    """The version the status endpoint reports, None when it reports none or does not answer."""
-    try:
-        status, body = request(url, "/v1/models/transferline", timeout=5)
-    except OSError:
-        return None
-    return body["model_version_status"][0]["version"] if status == 200 else None
-
-
-def wait_for(condition, what, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def push(model_dir, serving_dir, version):
-    """The model as <serving_dir>/<version>, appearing whole as the Pusher's do (hard links: no 80 MB copy)."""
-    def link(src, dst):
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    staging = os.path.join(serving_dir, f".staging-{version}")
-    shutil.copytree(model_dir, staging, copy_function=link)
-    os.rename(staging, os.path.join(serving_dir, str(version)))
-
-
-def make_config(serving_dir, *overrides):
-    return load_config(None, [f"paths.work_dir={os.path.dirname(serving_dir)}", f"paths.serving_dir={serving_dir}",
-                                "serve.poll_seconds=0.2", "serve.max_body_bytes=4096", "serve.port=0", *overrides])
-
-
-@contextlib.contextmanager
-def running(config):
-    logs = []
-    server = ModelServer(config, log=logs.append).start()
-    try:
-        yield server, logs
-    finally:
-        server.shutdown()
-
-
-def as_rows(outputs):
-    return [dict(zip(outputs, row)) for row in zip(*outputs.values())]
-
-
-def b64(data):
-    return {"b64": base64.b64encode(data if isinstance(data, bytes) else data.encode()).decode()}
-
-
-@pytest.fixture(scope="module")
-def model_dir(slice_runs):
-    versions = sorted(int(v) for v in os.listdir(slice_runs.serving_dir) if v.isdigit())
-    return os.path.join(slice_runs.serving_dir, str(versions[-1]))
+from serve_helpers import (LABELS, OUTPUTS, PREDICT, TEXTS, as_rows, b64, make_config, model_dir, push,  # noqa: F401
+                           request, running, send, served, served_version, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -110,16 +25,6 @@ def reference(model_dir):
 
     out = tf.saved_model.load(model_dir).signatures["serving_default"](text=tf.constant(TEXTS))
     return {k: v.numpy() for k, v in out.items()}
-
-
-@pytest.fixture(scope="module")
-def served(model_dir, tmp_path_factory):
-    """A server on a serving dir of our own (version 1), which the tests may push to and roll back."""
-    serving_dir = str(tmp_path_factory.mktemp("serve") / "serving")
-    os.makedirs(serving_dir)
-    push(model_dir, serving_dir, 1)
-    with running(make_config(serving_dir)) as (server, logs):
-        yield SimpleNamespace(url=server.url, logs=logs, serving_dir=serving_dir, server=server)
 
 
 def assert_matches(predictions, reference):
@@ -147,6 +52,9 @@ def test_status_and_metadata(served):
     assert default["inputs"]["text"]["tensor_shape"]["dim"] == [{"size": "-1", "name": ""}]
     assert set(default["outputs"]) == OUTPUTS and default["outputs"]["probabilities"]["dtype"] == "DT_FLOAT"
     assert set(signatures["serving_examples"]["inputs"]) == {"examples"}
+    # As GetModelMetadata (get_model_metadata_impl.cc:47-63): every signature, TensorInfo names, defaults.
+    assert "__saved_model_init_op" in signatures and default["inputs"]["text"]["name"] == "serving_default_text:0"
+    assert default["method_name"] == "tensorflow/serving/predict" and default["defaults"] == {}
 
 
 @pytest.mark.slow
@@ -180,66 +88,6 @@ def test_serving_examples_with_b64_tf_examples(served, reference):
                                  {"signature_name": "serving_examples", "instances": instances})
         assert status == 200, answer
         assert_matches(answer["predictions"], reference)
-
-
-BAD = [
-    ("malformed JSON", "POST", PREDICT, b'{"instances": ["a"', 400, "JSON Parse error"),
-    ("empty body", "POST", PREDICT, b"", 400, "JSON Parse error: The document is empty"),
-    ("not an object", "POST", PREDICT, b'["a"]', 400, "Is not object"),
-    ("missing instances", "POST", PREDICT, {"signature_name": "serving_default"}, 400,
-     "Missing 'inputs' or 'instances' key"),
-    ("instances and inputs", "POST", PREDICT, {"instances": ["a"], "inputs": ["a"]}, 400, "only one of"),
-    ("empty instances", "POST", PREDICT, {"instances": []}, 400, "No values in 'instances' array"),
-    ("instances not a list", "POST", PREDICT, {"instances": "a"}, 400, "'instances' to be an list/array"),
-    ("nested list", "POST", PREDICT, {"instances": [["a", "b"]]}, 400,
-     "Type: Array is not of expected type: string"),
-    ("number", "POST", PREDICT, {"instances": ["a", 5]}, 400,
-     "Failed to process element: 1 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: 5 Type: Number"),
-    ("object then value", "POST", PREDICT, {"instances": [{"text": "a"}, "b"]}, 400, "Expecting object"),
-    ("wrong key", "POST", PREDICT, {"instances": [{"txt": "a"}]}, 400, "keys must be equal to: text"),
-    ("bad base64", "POST", PREDICT, {"instances": [{"b64": "not base64!"}]}, 400, "Unable to base64 decode"),
-    ("columnar scalar", "POST", PREDICT, {"inputs": "a"}, 400, "is not a list"),
-    ("unknown signature", "POST", PREDICT, {"signature_name": "nope", "instances": ["a"]}, 400,
-     'Serving signature name: "nope" not found in signature def'),
-    ("not a tf.Example", "POST", PREDICT, {"signature_name": "serving_examples", "instances": [b64(b"\0\0\0")]},
-     400, "parse"),
-    ("unknown model", "POST", "/v1/models/other:predict", {"instances": ["a"]}, 404,
-     "Servable not found for request: Latest(other)"),
-    ("unknown version", "POST", "/v1/models/transferline/versions/7:predict", {"instances": ["a"]}, 404,
-     "Servable not found for request: Specific(transferline, 7)"),
-    ("unknown model status", "GET", "/v1/models/other", None, 404, "Could not find any versions of model other"),
-    ("unknown version status", "GET", "/v1/models/transferline/versions/7", None, 404,
-     "Could not find version 7 of model transferline"),
-    ("unknown path", "GET", "/v2/models/transferline", None, 404, "Malformed request"),
-    ("wrong method", "GET", PREDICT, None, 405, "use POST"),
-    ("classify", "POST", "/v1/models/transferline:classify", {"examples": []}, 501, "not implemented"),
-    ("oversized body", "POST", PREDICT, {"instances": ["x" * 5000]}, 413,
-     "exceeds the limit of 4096 bytes (serve.max_body_bytes)"),
-]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method,path,body,code,message", [case[1:] for case in BAD], ids=[c[0] for c in BAD])
-def test_bad_requests_get_a_json_error_and_the_server_goes_on(served, method, path, body, code, message):
-    raw = body if isinstance(body, bytes) else None
-    status, answer = request(served.url, path, None if raw is not None else body, raw=raw, method=method)
-    assert (status, list(answer)) == (code, ["error"]), answer
-    assert message in answer["error"]
-    assert served_version(served.url) == "1"
-
-
-@pytest.mark.slow
-def test_a_post_without_content_length_is_refused(served):
-    host, port = served.url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    try:
-        connection.putrequest("POST", PREDICT)  # no Content-Length header, no body
-        connection.endheaders()
-        response = connection.getresponse()
-        assert response.status == 411 and "Content-Length" in json.loads(response.read())["error"]
-    finally:
-        connection.close()
-    assert served_version(served.url) == "1"
 
 
 @pytest.mark.slow
@@ -285,18 +133,58 @@ def test_a_push_is_served_a_broken_version_skipped_a_rollback_followed(served, m
     assert any("serving version 1" in m and "was version 2" in m for m in served.logs)
 
 
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 @pytest.mark.slow
-def test_nothing_pushed_yet_answers_404_until_a_version_appears(model_dir, tmp_path):
+def test_max_instances_refused_and_just_under_it_memory_stays_bounded(model_dir, tmp_path):
+    """Issue 20 item 3: before, ~120 KB RSS per instance (2,000 instances: ~240 MB). Run 64 at a time now."""
+    serving_dir = str(tmp_path / "serving")
+    os.makedirs(serving_dir)
+    push(model_dir, serving_dir, 1)
+    config = make_config(serving_dir, "serve.max_body_bytes=1000000", "serve.max_instances=2000",
+                         "serve.predict_chunk=64")
+    texts = [f"question number {i} about things ?" for i in range(2000)]
+    with running(config) as (server, _):
+        baseline, peak, done = rss_mb(), [0.0], threading.Event()
+
+        def sample():
+            while not done.wait(0.02):
+                peak[0] = max(peak[0], rss_mb())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            status, _, raw = send(server.url, "POST", PREDICT, json.dumps({"instances": texts}).encode(), timeout=300)
+        finally:
+            done.set()
+            sampler.join()
+        assert status == 200 and len(json.loads(raw)["predictions"]) == 2000
+        assert peak[0] - baseline < 150, f"RSS grew {peak[0] - baseline:.0f} MB for 2,000 instances"
+        status, _, raw = send(server.url, "POST", PREDICT, json.dumps({"instances": texts + ["one"]}).encode())
+        assert status == 400 and json.loads(raw)["error"].startswith("Request has 2001 instances; this server "
+                                                                     "answers at most 2000 per request")
+
+
+@pytest.mark.slow
+def test_before_a_version_loads_the_port_is_closed_unless_listen_before_load(model_dir, tmp_path):
+    """TF Serving opens its REST port only once a version has loaded (server_core.cc:353,695-717; server.cc:325
+    before :439); serve.listen_before_load keeps an early listener that answers 404 until then."""
     serving_dir = str(tmp_path / "serving")  # does not exist yet, as before the first push
-    with running(make_config(serving_dir)) as (server, logs):
-        status, answer = request(server.url, "/v1/models/transferline")
-        assert (status, answer) == (404, {"error": "Could not find any versions of model transferline"})
-        status, answer = request(server.url, PREDICT, {"instances": TEXTS})
-        assert status == 404 and "no versions are available" in answer["error"]
+    with running(make_config(serving_dir)) as (closed, _), \
+            running(make_config(serving_dir, "serve.listen_before_load=true")) as (early, _):
+        with pytest.raises(ConnectionRefusedError):
+            send(closed.url, "GET", "/v1/models/transferline")
+        status, _, raw = send(early.url, "GET", "/v1/models/transferline")
+        assert (status, json.loads(raw)) == (404, {"error": "Could not find any versions of model transferline"})
+        status, _, raw = send(early.url, "POST", PREDICT, b'{"instances": ["a"]}')
+        assert status == 404 and "no version has loaded yet" in json.loads(raw)["error"]
         os.makedirs(serving_dir)
         push(model_dir, serving_dir, 5)
-        wait_for(lambda: served_version(server.url) == "5", "the first push to be served")
-        assert request(server.url, PREDICT, {"instances": TEXTS})[0] == 200
+        wait_for(lambda: served_version(closed.url) == "5" and served_version(early.url) == "5", "the first push")
+        assert request(closed.url, PREDICT, {"instances": TEXTS})[0] == 200
 
 
 def free_port():
@@ -307,9 +195,7 @@ def free_port():
 
 @pytest.mark.slow
 def test_cli_serves_and_stops_cleanly_on_ctrl_c(model_dir, tmp_path):
-    work = tmp_path / "work"
-    os.makedirs(work / "serving")
-    push(model_dir, str(work / "serving"), 7)
+    work = tmp_path / "work"  # nothing pushed yet: the CLI says it waits, the port stays closed
     port, log_path = free_port(), tmp_path / "serve.log"
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
@@ -317,6 +203,12 @@ def test_cli_serves_and_stops_cleanly_on_ctrl_c(model_dir, tmp_path):
                                  "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                                 env={**os.environ, "PYTHONWARNINGS": "ignore"})
     try:
+        wait_for(lambda: proc.poll() is not None or "waiting for a version" in log_path.read_text(), "the CLI",
+                 timeout=240)
+        with pytest.raises(ConnectionRefusedError):
+            send(url, "GET", "/v1/models/transferline")
+        os.makedirs(work / "serving")
+        push(model_dir, str(work / "serving"), 7)
         wait_for(lambda: proc.poll() is not None or served_version(url) == "7", "the CLI server", timeout=240)
         assert proc.poll() is None, log_path.read_text()
         status, answer = request(url, PREDICT, {"instances": TEXTS[:1]})

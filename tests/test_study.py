@@ -33,6 +33,7 @@ def quick(data, encoder_dir):
         return result, json.load(f)
 
 
+@pytest.mark.slow  # the real encoder and heads, on a tiny budget
 def test_writes_a_png_learning_curve(quick, data):
     from PIL import Image
 
@@ -45,6 +46,7 @@ def test_writes_a_png_learning_curve(quick, data):
     assert str(path) in quick[0].stdout
 
 
+@pytest.mark.slow  # the real encoder and heads, on a tiny budget
 def test_both_models_train_on_the_same_subsets(quick):
     table = quick[1]
     rows = table["rows"]
@@ -64,6 +66,7 @@ def test_both_models_train_on_the_same_subsets(quick):
     assert len({r["subset"] for r in rows}) == len(by_key)  # each (size, seed) its own draw
 
 
+@pytest.mark.slow  # the real encoder and heads, on a tiny budget
 def test_aggregates_are_the_rows_mean_and_std_and_printed(quick):
     stdout, table = quick[0].stdout, quick[1]
     assert len(table["summary"]) == len(SIZES) * 2
@@ -106,7 +109,7 @@ def test_subsets_are_stratified_and_deterministic_per_seed():
 
 def test_run_study_hands_both_models_the_same_subset(data, monkeypatch):
     """run_study in process, with the encoder and both fits replaced by recorders."""
-    from pipelines import study
+    from ops import study
     from pipelines.config import load_config
 
     seen = {"use_head": [], "tfidf_lr": []}

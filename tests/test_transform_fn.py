@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from conftest import REPO, TRAIN_CSV, read_rows
 
+pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
+
 NAMES = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 
 

@@ -1,0 +1,17 @@
+"""Which span-N/ folders a run reads: the pure choice, TF-free (components/spans.py lists the folders)."""
+
+
+def choose(listing: dict[int, list[str]], window: int = 0) -> tuple[list[int], list[int]]:
+    """(the newest `window` spans with data files, oldest first (0 = all); the span folders skipped: no data file).
+
+    A span-N/ folder with no data file yet (just created, an upload in progress, only a README or temporary
+    files) is skipped, not an error: a scheduled retrain between `mkdir span-N` and the upload trains on the
+    spans that are complete, and the run says which folders it skipped.
+    """
+    ready = sorted(n for n, files in listing.items() if files)
+    return (ready[-window:] if window else ready), sorted(n for n, files in listing.items() if not files)
+
+
+def skipped_message(data_dir: str, skipped: list[int], files: str) -> str:
+    return (f"skipped {', '.join(f'span-{n}/' for n in skipped)} under {data_dir}: no file matching '{files}' yet "
+            "(a span is read once its data file is there)")

@@ -1,0 +1,230 @@
+"""What the served model sees: one CSV row per instance of every successful `:predict`, off the request path.
+
+TF Serving has no request log (tensorflow/serving#408), so `transferline serve` keeps one itself, and a proxy
+or sidecar in front of real TF Serving can write the same thing (FORMAT below). `monitor` and `label-next`
+read it back with ``read_requests``.
+
+Bounded and safe: the request thread only draws the sampling coin and puts the raw inputs and outputs on a
+bounded queue (``put_nowait``: a full queue drops the request and counts its instances, never waits); one
+writer thread decodes (tf.Example bytes included), writes and rotates by size, keeping at most ``max_files``
+files. Refused requests never reach ``record``; nothing here writes request content to the server's log.
+
+FORMAT (also what a sidecar writes): files ``*.csv`` (with this header) or ``*.jsonl`` (one object per
+line, these keys) under the request-log directory, one record per instance:
+
+    time           ISO 8601 with offset, e.g. 2025-01-31T12:00:00.123+00:00          (required)
+    model, version the model name and its version number                             (optional)
+    signature      the signature that answered                                        (optional)
+    text           the instance's text (a tf.Example's `text` feature, decoded)       (required)
+    label, score   the top class and its probability           (optional: derived from probabilities)
+    probabilities  {"class": probability, ...}: a JSON object (a JSON string in CSV)  (required for
+                   ranking and confidence; rows without it count for text statistics only)
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import glob
+import io
+import json
+import os
+import queue
+import random
+import threading
+import time
+
+from components import names
+
+FIELDS = ("time", "model", "version", "signature", "text", "label", "score", "probabilities")
+PREFIX = "requests-"  # our own files (rotation deletes only these); a sidecar's files may have any name
+_STOP = object()
+
+
+class RequestLog:
+    """record() on the request path (cheap, never blocks); a writer thread does the rest. close() flushes."""
+
+    def __init__(self, directory: str, sample_rate: float = 1.0, max_file_bytes: int = 8 << 20,
+                 max_files: int = 16, queue_requests: int = 1000, start: bool = True, rng=None):
+        self.directory, self.sample_rate = directory, sample_rate
+        self.max_file_bytes, self.max_files = max_file_bytes, max_files
+        self.written = self.dropped = self.sampled_out = 0  # instances
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_requests)
+        self._lock, self._rng = threading.Lock(), rng or random.Random()
+        self._file, self._seq = None, 0
+        self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def record(self, model: str, version: int, signature: str, examples: bool, inputs: list, outputs: dict) -> None:
+        """One answered request: ``inputs`` the instances' bytes (serialized tf.Examples if ``examples``),
+        ``outputs`` the signature's outputs by name (batch-major lists, as answered)."""
+        if self.sample_rate < 1.0 and self._rng.random() >= self.sample_rate:
+            with self._lock:
+                self.sampled_out += len(inputs)
+            return
+        try:
+            self._queue.put_nowait((time.time(), model, version, signature, examples, inputs, outputs))
+        except queue.Full:
+            with self._lock:
+                self.dropped += len(inputs)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Writes what is queued, then stops the writer (a full queue waits up to ``timeout``)."""
+        if self._thread.is_alive():
+            try:
+                self._queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                pass
+            self._thread.join(timeout)
+        if self._file:
+            self._file.close()
+            self._file = None
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"written": self.written, "dropped": self.dropped, "sampled_out": self.sampled_out}
+
+    # ---------------------------------------------------------------------------------------- the writer
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _STOP:
+            try:
+                rows = to_rows(*item)
+                self._write(rows)
+                with self._lock:
+                    self.written += len(rows)
+            except Exception as e:  # a log that fails must never take the server down; say so once per batch
+                print(f"[transferline] request log: {type(e).__name__} while writing a record", flush=True)
+
+    def _write(self, rows: list[dict]) -> None:
+        if self._file is None or self._file.tell() >= self.max_file_bytes:
+            self._rotate()
+        buffer = io.StringIO()
+        csv.DictWriter(buffer, FIELDS, lineterminator="\n").writerows(rows)
+        self._file.write(buffer.getvalue())
+        self._file.flush()
+
+    def _rotate(self) -> None:
+        if self._file:
+            self._file.close()
+        os.makedirs(self.directory, exist_ok=True)
+        self._seq += 1
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = os.path.join(self.directory, f"{PREFIX}{stamp}-{os.getpid()}-{self._seq:05d}.csv")
+        self._file = open(path, "w", newline="", encoding="utf-8")
+        self._file.write(",".join(FIELDS) + "\n")
+        ours = sorted(glob.glob(os.path.join(self.directory, PREFIX + "*.csv")))  # names sort by time
+        for old in ours[:-self.max_files]:  # the oldest beyond the bound (the new file counts)
+            if old != path:
+                os.remove(old)
+
+
+def _example_text(serialized: bytes) -> str:
+    from tensorflow.core.example import example_pb2
+
+    try:
+        feature = example_pb2.Example.FromString(serialized).features.feature.get(names.TEXT)
+        values = feature.bytes_list.value if feature is not None else []
+        return values[0].decode("utf-8", "replace") if values else ""
+    except Exception:  # the model accepted it, so this is rare: keep the record, without text
+        return ""
+
+
+def to_rows(when: float, model: str, version: int, signature: str, examples: bool, inputs: list,
+            outputs: dict) -> list[dict]:
+    """The CSV rows of one request: one per instance."""
+    stamp = datetime.datetime.fromtimestamp(when, datetime.timezone.utc).isoformat(timespec="milliseconds")
+    probs, classes = outputs.get(names.PROBABILITIES), outputs.get(names.CLASSES)
+    rows = []
+    for i, raw in enumerate(inputs):
+        text = _example_text(raw) if examples else raw.decode("utf-8", "replace")
+        row = {"time": stamp, "model": model, "version": version, "signature": signature, "text": text,
+               "label": "", "score": "", "probabilities": ""}
+        if probs is not None and classes is not None:
+            # numpy or JSON-ready lists; class names as bytes (the signature) or str
+            p = {c.decode() if isinstance(c, bytes) else c: float(v) for c, v in zip(classes[i], probs[i])}
+            top = max(p, key=p.get)
+            row.update(label=top, score=f"{p[top]:.6g}", probabilities=json.dumps(p, separators=(",", ":")))
+        rows.append(row)
+    return rows
+
+
+def from_config(config) -> RequestLog | None:
+    """The serve command's log, as [request_log] configures it; None when switched off."""
+    c = config.request_log
+    if not c.enabled:
+        return None
+    return RequestLog(request_log_dir(config), c.sample_rate, c.max_file_bytes, c.max_files, c.queue_requests)
+
+
+def request_log_dir(config) -> str:
+    return config.request_log.dir or names.requests_dir(config.paths.work_dir)
+
+
+# ---------------------------------------------------------------------------------------- reading back
+def parse_time(value: str, what: str = "time") -> datetime.datetime:
+    """An ISO time (a naive one is taken as UTC)."""
+    from components.errors import ConfigError
+
+    try:
+        t = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{what} '{value}' is not an ISO time such as 2025-01-31T12:00 "
+                          "or 2025-01-31T12:00:00+00:00") from None
+    return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
+
+
+def read_requests(directory: str, since: datetime.datetime | None = None, until: datetime.datetime | None = None):
+    """Every logged record (ours and a sidecar's, *.csv and *.jsonl) with since <= time < until, oldest first,
+    as a pandas DataFrame: FIELDS, `probabilities` parsed to dicts ({} when absent), `when` a UTC timestamp."""
+    import pandas as pd
+
+    files = sorted(glob.glob(os.path.join(directory, "*.csv")) + glob.glob(os.path.join(directory, "*.jsonl")))
+    if since is not None:  # a file last written before the window holds nothing in it
+        files = [f for f in files if os.path.getmtime(f) >= since.timestamp() - 1]
+    frames = []
+    for path in files:
+        try:
+            if path.endswith(".jsonl"):
+                frame = pd.read_json(path, lines=True, dtype=False)
+            else:
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (ValueError, pd.errors.EmptyDataError):
+            continue  # a file being started, or cut short by a crash
+        if {"time", "text"} <= set(frame.columns):
+            frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(FIELDS))
+    for column in FIELDS:
+        if column not in frame:
+            frame[column] = ""
+    frame["text"] = frame["text"].fillna("").astype(str)
+    frame["when"] = pd.to_datetime([_when(t) for t in frame["time"]], utc=True)
+    frame = frame[frame["when"].notna()]
+    if since is not None:
+        frame = frame[frame["when"] >= since]
+    if until is not None:
+        frame = frame[frame["when"] < until]
+    frame = frame.sort_values("when", kind="stable").reset_index(drop=True)
+    frame["probabilities"] = [_probabilities(p) for p in frame["probabilities"]]
+    frame["label"] = [lab or (max(p, key=p.get) if p else "") for lab, p in zip(frame["label"].fillna(""),
+                                                                              frame["probabilities"])]
+    frame["score"] = [max(p.values()) if p else float("nan") for p in frame["probabilities"]]
+    return frame
+
+
+def _when(value):
+    """A record's time as an aware datetime; None (the row is skipped) when it is not an ISO time."""
+    try:
+        return parse_time(str(value))
+    except ValueError:
+        return None
+
+
+def _probabilities(value) -> dict:
+    if isinstance(value, dict):
+        return {str(k): float(v) for k, v in value.items()}
+    if isinstance(value, str) and value.strip():
+        return {str(k): float(v) for k, v in json.loads(value).items()}
+    return {}

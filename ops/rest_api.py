@@ -1,0 +1,215 @@
+"""`serve`'s HTTP side: TF Serving 2.16.1's routing, methods, bodies and answers (http.server, threads).
+
+Sources (tensorflow/serving 2.16.1): HS = model_servers/http_server.cc, HRA = http_rest_api_handler.cc,
+HRU = http_rest_api_util.cc, EVR/EVS = util/net_http/server/internal/evhttp_{request,server}.cc; libevent 2.1.8.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import urllib.parse
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import NamedTuple
+
+from ops import serve_model
+from ops.rest_json import ApiError, bad
+from ops.rest_writer import error_body
+
+V1 = re.compile(r"(?i)/v1/.*")  # HttpRestApiHandler::kPathRegex: anything else is libevent's HTML 404 (HS:140-149)
+# HRU:31-34. RE2's \d is ASCII; the path matched includes the query string (EVR:106-117,136-138).
+_POST = re.compile(r"(?i)/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|"
+                   r"predict)")
+_GET = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
+_DRAIN_LIMIT = 16 << 20  # an oversized body up to this is read and dropped: the client gets the answer, not a reset
+_PHRASES = {400: "Bad Request", 404: "Not Found", 501: "Not Implemented"}
+
+
+class Route(NamedTuple):
+    action: str  # predict | classify | regress | metadata | status
+    name: str
+    version: int | None
+    label: str | None
+
+
+def _decode(text: str) -> str:  # curl_easy_unescape (HRU:69-88): %XX only, '+' stays
+    return urllib.parse.unquote_to_bytes(text).decode("utf-8", "surrogateescape")
+
+
+def route(method: str, path: str) -> Route:
+    """A request under /v1/ -> what TF Serving does with it (ParseModelInfo, HRU:90-130; dispatch, HRA:74-107)."""
+    pattern = {"POST": _POST, "GET": _GET}.get(method)
+    match = pattern.fullmatch(path) if pattern else None
+    name, version, label, verb = match.groups() if match else ("", "", "", "")
+    if version:
+        if int(version) >= 1 << 63:  # absl::SimpleAtoi into int64; returned before the JSON body is made
+            raise ApiError(400, f"Failed to convert version: {version} to numeric.", body=False)
+    if not match:
+        raise bad(f"Malformed request: {method} {path}")
+    name, label = _decode(name or ""), (_decode(label) if label else None)
+    version = int(version) if version else None
+    if method == "POST":
+        return Route(verb, name, version, label)  # ':PREDICT' matches, then no dispatch branch takes it (HRA:85-96)
+    if (verb or "") == "metadata":  # case-sensitive, though the pattern is not (HRA:97)
+        if not name:
+            raise bad("Missing model name in request.")
+        return Route("metadata", name, version, label)
+    if not name:  # HRA:187-189
+        raise bad("Missing model name in request.")
+    return Route("status", name, version, label)
+
+
+def html_page(status: int) -> bytes:
+    """libevent's evhttp_send_error page (http.c ERR_FORMAT)."""
+    phrase = _PHRASES.get(status, "Error")
+    return (f"<HTML><HEAD>\n<TITLE>{status} {phrase}</TITLE>\n</HEAD><BODY>\n<H1>{phrase}</H1>\n"
+            f"</BODY></HTML>\n").encode()
+
+
+def metadata_body(route: Route, model) -> bytes:
+    """HRU:145-198: model_spec and the SignatureDefMap, concatenated as TF Serving does."""
+    spec = {"name": route.name, "signature_name": "", "version": str(model.version)}
+    return ("{\n\"model_spec\":" + json.dumps(spec, indent=1, ensure_ascii=False) + ",\n\"metadata\": {"
+            "\"signature_def\": " + json.dumps({"signature_def": model.signature_defs}, indent=1, ensure_ascii=False)
+            + "}\n}\n").encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a client's next request skips the TCP handshake
+    disable_nagle_algorithm = True  # the body, written after the headers, is not held back by Nagle + delayed ACK
+    server_version = "transferline-serve"
+    timeout = 60  # a stalled client does not hold its thread forever
+
+    def do_GET(self):
+        app = self.server.app
+        try:
+            body = self._body()  # read first (libevent reads it whole before dispatch): the client gets the answer
+            if not V1.fullmatch(self.path):
+                return self._html(404)
+            if self.command == "OPTIONS":  # CORS preflight (HS:170-177): 200 with an http(s) Origin, else 400
+                origin = re.search(r"https?://", self.headers.get("Origin", ""))
+                return self._send(200 if origin else 400, b"", "text/html; charset=ISO-8859-1")
+            r = route(self.command, self.path)
+            lookup = lambda: app.servable(r.name, r.version, r.label)  # noqa: E731
+            if r.action == "predict":
+                self._send(200, serve_model.predict(body, lookup, app.config, app.record))
+            elif r.action in ("classify", "regress"):
+                self._send(200, serve_model.classify_or_regress(r.action, body, lookup))
+            elif r.action == "metadata":
+                self._send(200, metadata_body(r, lookup()))
+            elif r.action == "status":
+                self._send(200, app.status(r.name, r.version))
+            else:  # a verb in another case (:PREDICT) matches the pattern but no dispatch branch (HRA:85-96)
+                raise bad(f"Malformed request: {self.command} {self.path}")
+        except ApiError as e:
+            self._send(e.status, error_body(str(e)) if e.body else b"")
+        except _HtmlError as e:
+            self._html(e.status)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as e:  # a bug or a TF failure: answered, never fatal to the server
+            app.log(f"error on {self.command} {self.path}: {type(e).__name__}: {e}")
+            self._send(500, error_body(f"{type(e).__name__}: {e}"))
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def do_TRACE(self):  # decoded by EVR but not in EVS's allowed methods (EVS:114-117): libevent's 501
+        self._html(501)
+
+    do_CONNECT = do_TRACE
+
+    def _body(self) -> bytes:
+        serve = self.server.app.config.serve
+        cap, length = serve.max_body_bytes, self.headers.get("Content-Length")
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            data = self._chunked(cap)
+        elif length is None:  # libevent 2.1.8: no length and not chunked = no body
+            # a POST/PUT/PATCH may have sent one anyway: it is not read as the next request
+            self.close_connection = self.close_connection or self.command in ("POST", "PUT", "PATCH")
+            data = b""
+        elif not length.strip().isdigit():
+            raise _HtmlError(400)
+        elif int(length) > cap:  # a deviation (serve.max_body_bytes): TF Serving reads any size
+            length = int(length)
+            self.close_connection = length > _DRAIN_LIMIT
+            while 0 < length <= _DRAIN_LIMIT and (chunk := self.rfile.read(min(length, 1 << 16))):
+                length -= len(chunk)
+            raise _too_big(cap)
+        else:
+            data = self.rfile.read(int(length))
+        if self.headers.get("Content-Encoding", "").strip().lower() in ("gzip", "deflate"):
+            if not serve.gzip:  # a deviation: TF Serving decompresses
+                raise bad("Content-Encoding gzip/deflate is off in this development stand-in (serve.gzip = false; "
+                          "TF Serving decompresses it)")
+            inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, told by the header
+            try:
+                data = inflater.decompress(data, cap + 1)
+            except zlib.error as e:
+                raise bad(f"Cannot decompress the request body: {e}") from None
+            if len(data) > cap:
+                raise _too_big(cap)
+        return data
+
+    def _chunked(self, cap: int) -> bytes:
+        data = bytearray()
+        while True:
+            line = self.rfile.readline(1024).split(b";")[0].strip()
+            try:
+                size = int(line, 16)
+            except ValueError:
+                raise _HtmlError(400) from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers
+                    pass
+                return bytes(data)
+            if len(data) + size > cap:
+                self.close_connection = True
+                raise _too_big(cap)
+            data += self.rfile.read(size)
+            self.rfile.readline(1024)
+
+    def _send(self, status: int, data: bytes, content_type: str = "application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":  # a HEAD answer carries no body (libevent's evhttp_response_needs_body)
+            self.wfile.write(data)
+
+    def _html(self, status: int):
+        self.close_connection = True  # evhttp_send_page_ adds Connection: close
+        self._send(status, html_page(status), "text/html")
+
+    def send_error(self, code, message=None, explain=None):  # http.server's own errors: libevent's HTML page
+        self.close_connection = True
+        try:
+            self._html(code if code in _PHRASES else 400)
+        except OSError:
+            pass
+
+    def log_message(self, format, *args):  # quiet unless request logging is on
+        if self.server.app.log_requests:
+            self.server.app.log(f"{self.address_string()} {format % args}")
+
+
+class _HtmlError(Exception):
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+def _too_big(cap: int) -> ApiError:
+    return bad(f"Request body exceeds the limit of {cap} bytes (serve.max_body_bytes, a protection of the "
+               "development stand-in; TF Serving has no such limit)")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # instead of the default traceback
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, TimeoutError)):
+            self.app.log(f"connection from {client_address[0]} failed: {type(error).__name__}: {error}")

@@ -1,0 +1,142 @@
+"""One loaded version for `serve`, and the :predict path (TF Serving's order of checks, JT:599-651).
+
+TensorFlow is imported inside the functions: `transferline --help` imports the command modules.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+from components.names import EXAMPLES_INPUT
+from ops import rest_json, rest_tensors
+from ops.rest_json import ApiError, bad
+
+# TF error code -> HTTP status (http_server.cc:46-87).
+HTTP_STATUS = {"OK": 200, "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400, "DEADLINE_EXCEEDED": 504,
+               "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429,
+               "FAILED_PRECONDITION": 400, "ABORTED": 409, "OUT_OF_RANGE": 400, "UNIMPLEMENTED": 501,
+               "INTERNAL": 500, "UNAVAILABLE": 503, "DATA_LOSS": 500, "UNAUTHENTICATED": 401}
+
+
+class Model(NamedTuple):
+    version: int
+    signatures: dict  # name -> concrete function
+    inputs: dict      # name -> {input name: dtype name ("string", ...)}, the SignatureDef's inputs
+    signature_defs: dict  # name -> SignatureDef as JSON, every one (__saved_model_init_op included)
+    saved: object     # holds the functions' variables
+
+
+def fingerprint(path: str) -> list:
+    """A version's file names and sizes: one that failed to load is tried again only once it changes."""
+    import tensorflow as tf
+
+    return sorted((os.path.join(d, f), tf.io.gfile.stat(os.path.join(d, f)).length)
+                  for d, _, files in tf.io.gfile.walk(path) for f in files)
+
+
+def _signature_defs(path: str) -> dict:
+    """The MetaGraphDef's signature_def map as protobuf JSON, as GetModelMetadata returns it
+    (get_model_metadata_impl.cc:47-63; printed with preserve_proto_field_names, http_rest_api_util.cc:145-198)."""
+    import tensorflow as tf
+    from google.protobuf import json_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    return {name: json_format.MessageToDict(sig, preserving_proto_field_name=True,
+                                            including_default_value_fields=True)
+            for name, sig in sorted(proto.meta_graphs[0].signature_def.items())}
+
+
+def load(version: int, path: str) -> Model:
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the graph holds)
+
+    saved = tf.saved_model.load(path)
+    signatures = dict(saved.signatures)
+    inputs = {name: {k: s.dtype.name for k, s in fn.structured_input_signature[1].items()}
+              for name, fn in signatures.items()}
+    default = inputs.get("serving_default", {})
+    if default and set(default.values()) == {"string"}:  # warm up: the first call is slow, and a broken
+        signatures["serving_default"](**{n: tf.constant(["warm up"]) for n in default})  # model fails here
+    return Model(version, signatures, inputs, _signature_defs(path), saved)
+
+
+def _op_message(error) -> str:
+    """A TF op error as TF Serving reports a Session::Run failure: the message with its [[{{node ...}}]] suffix,
+    without the eager-function noise (the 'Graph execution error' header, stack lines, [Op:...])."""
+    lines = error.message.split("\n")
+    if lines and lines[0].startswith("Graph execution error"):
+        start = next((i + 1 for i, line in enumerate(lines) if line.startswith("<stack traces")), None)
+        if start is None:
+            start = next((i for i, line in enumerate(lines) if line.strip() and not line.startswith(
+                ("Graph execution error", "Detected at node", "  "))), 0)
+        lines = lines[start:]
+    return re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", "\n".join(lines)).strip()
+
+
+def run(fn, tensors: dict, chunk: int) -> dict:
+    """The signature on the request's tensors, `chunk` instances at a time so memory stays bounded (outputs
+    are concatenated). Called flat, as a Session feeds a tensor: no shape check against the signature
+    (servables/tensorflow/predict_util.cc:119-130), so a nested list is a tensor of another rank."""
+    import tensorflow as tf
+    from tensorflow.core.lib.core import error_codes_pb2
+
+    names = sorted(tensors)
+    n = {t.shape[0] if t.ndim else None for t in tensors.values()}
+    batch = n.pop() if len(n) == 1 else None
+    bounds = [(0, None)] if not batch else [(i, i + chunk) for i in range(0, batch, chunk)]
+    parts = []
+    for lo, hi in bounds:
+        flat = [tf.constant(tensors[k][lo:hi] if batch else tensors[k]) for k in names]
+        try:
+            out = fn._call_flat(flat, fn.captured_inputs)
+        except tf.errors.OpError as e:
+            raise ApiError(HTTP_STATUS.get(error_codes_pb2.Code.Name(e.error_code), 500), _op_message(e)) from None
+        parts.append({k: v.numpy() for k, v in out.items()})
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def predict(body: bytes, lookup, config, record=None) -> bytes:
+    """The whole :predict path, body -> response bytes, in TF Serving's order: parse the JSON, check
+    signature_name, find the servable (lookup: -> Model, raises 404/400), find the signature, read the
+    tensors, run. Raises ApiError. ``record(model, signature, examples, inputs, outputs)``: the request
+    log (ops/request_log.py), told of answered requests only; it queues and never waits."""
+    doc = rest_json.parse(body)
+    signature = rest_tensors.signature_name(doc) or "serving_default"
+    model: Model = lookup()
+    if signature not in model.inputs:
+        raise bad(f'Serving signature name: "{signature}" not found in signature def')
+    form, tensors = rest_tensors.request_tensors(doc, model.inputs[signature])
+    count = max((t.size for t in tensors.values()), default=0)
+    if count > config.serve.max_instances:  # a deviation: TF Serving has no such limit
+        raise bad(f"Request has {count} instances; this server answers at most {config.serve.max_instances} "
+                  "per request (serve.max_instances, a protection of the development stand-in; TF Serving "
+                  "has no such limit). Send them in several requests.")
+    outputs = run(model.signatures[signature], tensors, config.serve.predict_chunk)
+    if record is not None and len(tensors) == 1:
+        (name, values), = tensors.items()
+        record(model, signature, name == EXAMPLES_INPUT, list(values.reshape(-1)), outputs)
+    return rest_tensors.predict_response(outputs, form)
+
+
+def classify_or_regress(verb: str, body: bytes, lookup) -> bytes:
+    """:classify / :regress: the body is parsed, the servable found, then TF Serving refuses this model's
+    signature for its number of inputs or outputs (the method-name check off, its default: classifier.cc:
+    179-193, regressor.cc:173-186). A signature they would accept: 501 here."""
+    rest_json.parse(body)
+    model: Model = lookup()
+    if len(model.inputs["serving_default"]) != 1:
+        raise bad("Expected one input Tensor.")
+    outputs = len(model.signatures["serving_default"].structured_outputs)
+    if verb == "classify" and outputs not in (1, 2):
+        raise bad(f"Expected one or two output Tensors, found {outputs}")
+    if verb == "regress" and outputs != 1:
+        raise bad("Expected one output Tensor.")
+    raise ApiError(501, f":{verb} is not implemented by this development stand-in; use :predict")

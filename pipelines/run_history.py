@@ -1,0 +1,68 @@
+"""What happened around the runs, from MLMD: rollbacks (ops/rollback.py records them) and runs whose
+process died (a killed run stays RUNNING in MLMD until a later run marks it)."""
+from __future__ import annotations
+
+import os
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+
+from components.names import INTERRUPTED, ROLLBACK_EXECUTION_TYPE
+from pipelines.runs import connect, run_contexts
+
+_STATE = metadata_store_pb2.Execution.State
+
+
+def rollbacks(store: mlmd.MetadataStore) -> list[dict]:
+    """Every recorded `transferline rollback` (ops/rollback.py), oldest first."""
+    try:
+        executions = store.get_executions_by_type(ROLLBACK_EXECUTION_TYPE)
+    except Exception:  # noqa: BLE001  (the type was never registered: no rollback yet)
+        return []
+    return [{k: (v.int_value if v.HasField("int_value") else v.string_value)
+             for k, v in e.custom_properties.items()} for e in sorted(executions, key=lambda e: e.id)]
+
+
+_UNFINISHED = ("NEW", "RUNNING")
+
+
+def dead_component(states: dict[str, str], marked: str, lock_held: bool) -> str:
+    """The component a run was in when its process died: one marked so by a later run (``marked``), or,
+    while no process holds the work dir's lock, one still NEW/RUNNING (a live run holds the lock)."""
+    if marked:
+        return marked
+    if lock_held:
+        return ""
+    return next((c for c, s in states.items() if s in _UNFINISHED), "")
+
+
+def interrupted_component(store: mlmd.MetadataStore, run_context, lock_held: bool) -> str:
+    node_type = store.get_context_type("node")
+    states, marked = {}, ""
+    for execution in store.get_executions_by_context(run_context.id):
+        node = next(c for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type.id)
+        states[node.name.split(".", 1)[1]] = _STATE.Name(execution.last_known_state)
+        if INTERRUPTED in execution.custom_properties:
+            marked = node.name.split(".", 1)[1]
+    return dead_component(states, marked, lock_held)
+
+
+def mark_interrupted(metadata_path: str, pipeline_name: str) -> list[tuple[str, str]]:
+    """Under the work dir's lock (so no run is alive): every execution an earlier run left NEW or RUNNING
+    ended with its process. Marks it CANCELED with an ``interrupted`` property; returns [(run id, component)]."""
+    if not os.path.exists(metadata_path):
+        return []
+    store = connect(metadata_path, writable=True)
+    marked = []
+    for run in run_contexts(store, pipeline_name):
+        node_type = store.get_context_type("node")
+        for execution in store.get_executions_by_context(run.id):
+            if _STATE.Name(execution.last_known_state) not in _UNFINISHED:
+                continue
+            node = next(c for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type.id)
+            execution.last_known_state = _STATE.CANCELED
+            execution.custom_properties[INTERRUPTED].string_value = (
+                "its process ended before it finished (killed?); marked by a later run")
+            store.put_executions([execution])
+            marked.append((run.name, node.name.split(".", 1)[1]))
+    return marked
