@@ -16,7 +16,7 @@ help:
 	@echo "make run    - set up if needed, then run the pipeline locally"
 	@echo "make test   - set up if needed, then run the whole test suite (unit + end-to-end)"
 	@echo "make unit   - the fast unit tier alone (pytest -m 'not slow', under a minute)"
-	@echo "make bench  - the benchmark suite: one table of ratios P1-P5 (bench/suite.py, ~8 min)"
+	@echo "make bench  - the benchmark suite: one table of ratios P1-P6, per-phase profiles (bench/suite.py)"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml's pins"
 
 # Install exactly the lock: --no-deps means pip resolves nothing (no backtracking, same set everywhere);

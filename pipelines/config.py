@@ -18,6 +18,7 @@ except ImportError:  # Python 3.10: the TFX 1.16 image (kubeflow/Dockerfile)
 
 from components.encoder import EMBEDDED, PRODUCTION_HANDLE
 from components.errors import ConfigError
+from pipelines import beam_args
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -105,10 +106,15 @@ class GateConfig:
 
 @dataclass
 class BeamConfig:
-    # DirectRunner mode for local runs: multi_processing, multi_threading or in_memory.
-    direct_running_mode: str = "multi_processing"
-    # DirectRunner workers; 0 = one per CPU.
+    # DirectRunner mode for local runs: auto, in_memory, multi_threading or multi_processing.
+    # auto = in_memory up to auto_in_memory_max_rows rows read (chosen spans + test set), multi_processing
+    # above, and when the size is unknown (remote data); see pipelines/beam_args.py for why.
+    direct_running_mode: str = "auto"
+    # DirectRunner workers for multi_processing/multi_threading; 0 = one per CPU (in_memory: always 1).
     direct_num_workers: int = 0
+    # auto's threshold, in rows: below it one process (TensorFlow already uses every core for the encoder),
+    # above it parallel workers for the pure-Python stages (CSV decoding, statistics). README, "Benchmarks".
+    auto_in_memory_max_rows: int = 150_000
     # Extra Beam pipeline args, passed through as is, e.g. for Flink/Spark/Dataflow:
     # ["--runner=FlinkRunner", "--flink_master=host:8081", "--environment_type=LOOPBACK"].
     # With a --runner here the DirectRunner settings above are not added.
@@ -281,13 +287,11 @@ class Config:
     def metadata_path(self) -> str:
         return os.path.join(self.paths.work_dir, "metadata.sqlite")
 
-    def beam_pipeline_args(self) -> list[str]:
-        args = list(self.beam.extra_args)
-        if not any(a.startswith("--runner") for a in args):
-            workers = 1 if self.beam.direct_running_mode == "in_memory" else self.beam.direct_num_workers
-            args += [f"--direct_running_mode={self.beam.direct_running_mode}",
-                     f"--direct_num_workers={workers}"]
-        return args
+    def beam_pipeline_args(self, rows: int | None = None) -> list[str]:
+        """beam.extra_args, plus the DirectRunner's settings for a run reading `rows` rows (None: unknown)."""
+        b = self.beam
+        return beam_args.pipeline_args(b.extra_args, b.direct_running_mode, b.direct_num_workers,
+                                       b.auto_in_memory_max_rows, rows)
 
 
 def _coerce(value: typing.Any, typ: typing.Any, name: str) -> typing.Any:
@@ -380,8 +384,9 @@ def load_config(path: str | None = None, overrides: typing.Sequence[str] = ()) -
 def validate(config: Config) -> None:
     """Value checks the types alone cannot express; raises ConfigError naming the knob."""
     checks = [
-        (config.beam.direct_running_mode in ("multi_processing", "multi_threading", "in_memory"),
-         "beam.direct_running_mode must be multi_processing, multi_threading or in_memory"),
+        (config.beam.direct_running_mode in beam_args.MODES,
+         f"beam.direct_running_mode must be one of {', '.join(beam_args.MODES)}"),
+        (config.beam.auto_in_memory_max_rows >= 0, "beam.auto_in_memory_max_rows must be >= 0"),
         (config.beam.direct_num_workers >= 0, "beam.direct_num_workers must be >= 0 (0 = one per CPU)"),
         (config.data.train_buckets > 0 and config.data.eval_buckets > 0,
          "data.train_buckets and data.eval_buckets must be > 0"),

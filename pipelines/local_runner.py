@@ -17,7 +17,7 @@ from components.encoder import resolve_handle
 from components.errors import DataRejected
 from components.names import GateReason
 from components.serving_dir import served_versions
-from pipelines import run_log
+from pipelines import beam_args, run_log
 from pipelines.config import Config
 from pipelines.pipeline import create_pipeline, stage_schema_file
 from pipelines.run_history import mark_interrupted
@@ -57,13 +57,18 @@ def _run(config: Config, log: run_log.RunLog) -> LocalRun:
         print(f"[transferline] {spans.skipped_message(config.paths.data_dir, skipped, files)}", file=log.out)
     handle = resolve_handle(config.encoder.handle, config.encoder.cache_dir or None,
                             log=lambda m: print(f"[transferline] {m}", file=log.out))
+    rows = beam_args.count_rows(config.paths.data_dir, config.data.file_pattern, config.data.train_spans,
+                                config.paths.test_data_dir)
+    args = config.beam_pipeline_args(rows)
+    # To the run's log file (the terminal with --verbose).
+    print(f"[transferline] Beam args ({rows} rows read): {' '.join(args)}", file=sys.stderr)
     refresh = 0
     while True:
         pipeline = create_pipeline(
             config, handle,
             metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
                 config.metadata_path),
-            beam_pipeline_args=config.beam_pipeline_args(),
+            beam_pipeline_args=args,
             baseline_refresh=refresh)
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -24,7 +24,8 @@ def test_file_then_overrides(tmp_path):
 
 def test_beam_args_follow_the_mode_and_a_users_runner():
     assert load_config(None, ["beam.direct_running_mode=in_memory"]).beam_pipeline_args() == [
-        "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+        "--sdk_container_image=local-python-environment", "--direct_running_mode=in_memory",
+        "--direct_num_workers=1"]
     flink = load_config(None, ["beam.extra_args=--runner=FlinkRunner,--flink_master=f:8081"])
     assert flink.beam_pipeline_args() == ["--runner=FlinkRunner", "--flink_master=f:8081"]  # no DirectRunner knobs
 
