@@ -19,6 +19,8 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
     if s.spans:
         lines.append(f"  trained on span(s) {', '.join(map(str, s.spans))}; gate data: span {s.spans[-1]}'s eval "
                      f"split" + (" + the held-out test set" if s.held_out_test else ""))
+    if s.trainer_mode:
+        lines.append(f"  model: {s.trainer_mode}")
     if s.warm_start:
         lines.append(f"  warm start: {s.warm_start}")
     m = s.metrics

@@ -36,6 +36,7 @@ class RunSummary:
     spans: list[int] = dataclasses.field(default_factory=list)  # the spans this run trained on
     held_out_test: bool = False              # whether the gate also used the fixed held-out test set
     warm_start: str = ""                     # "from served version N" or "fresh start: why"
+    trainer_mode: str = ""                   # the model family trained, why, and (fine_tune) the phase kept
 
     @property
     def ran(self) -> list[str]:
@@ -169,6 +170,16 @@ def _warm_start(outputs) -> str:
     return f"from served version {prop(served[0], BASELINE_VERSION)}" if served else "from the served model"
 
 
+def _trainer_mode(outputs) -> str:
+    path = os.path.join(outputs[names.MODEL_RUN][0].uri, names.TRAINING_FILE)
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        info = json.load(f)
+    line = f"{info['mode']} ({info['why']})"
+    return f"{line}; {info['decision']}" if info.get("decision") else line
+
+
 def summarize(metadata_path: str, pipeline_name: str, run: str | int | None = None) -> RunSummary:
     """Summary of a run (default: the latest) of ``pipeline_name`` in the MLMD at ``metadata_path``."""
     store = connect(metadata_path)
@@ -190,6 +201,7 @@ def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict
         summary.held_out_test = TEST_SPLIT in json.loads(split_names or "[]")
     if outputs.get(names.MODEL_RUN):
         summary.warm_start = _warm_start(outputs)
+        summary.trainer_mode = _trainer_mode(outputs)
     if outputs.get(names.BASELINE_OUT):
         b = outputs[names.BASELINE_OUT][0]
         summary.baseline = (f"served version {prop(b, BASELINE_VERSION)}"
