@@ -15,6 +15,10 @@ import time
 
 import numpy as np
 
+MODELS = {  # arm -> its name in tables and plots
+    "use_head": "frozen USE + head", "wide_deep": "wide_deep", "fine_tune": "fine_tune",
+    "auto": "auto", "tfidf_lr": "TF-IDF + LR"}
+TRAINED = ("use_head", "wide_deep", "fine_tune", "tfidf_lr")  # auto trains nothing: it is the arm it picks
 TOKEN = r"[^\w\s']|[\w']+"  # a word, or one punctuation mark: what the transform's regex + split give
 
 
