@@ -249,8 +249,8 @@ def run_dataset(config: Config, quick: bool = False, log=print) -> dict:
 def register(sub) -> None:
     study_parser = sub.add_parser("study", help="measurements: the label-efficiency study")
     study_sub = study_parser.add_subparsers(dest="study_command", metavar="STUDY", required=True)
-    p = study_sub.add_parser("labels", help="the Trainer's modes (frozen head, wide_deep, fine_tune, auto) vs TF-IDF + LR at growing "
-                                            "numbers of labels, on the held-out test set")
+    p = study_sub.add_parser("labels", help="the Trainer's modes (head, wide_deep, fine_tune, auto) vs TF-IDF + "
+                                            "LR at growing numbers of labels, on held-out test sets")
     add_config_args(p, work_dir="work dir (default place of the output)")
     p.add_argument("--sizes", help="comma-separated training-set sizes, 'all' for all (study.sizes; "
                                    "default 100,500,all)")
