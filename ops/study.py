@@ -232,7 +232,8 @@ def run_dataset(config: Config, quick: bool = False, log=print) -> dict:
     result = {
         "dataset": name,
         "config": {"sizes": sizes, "seeds": len(seeds), "quick": quick, "encoder_handle": config.encoder.handle,
-                   "trainer": hp, "transform": dataclasses.asdict(config.transform), "holdout_fraction": HOLDOUT, "std": "sample (ddof=1) over seeds",
+                   "trainer": hp, "transform": dataclasses.asdict(config.transform), "holdout_fraction": HOLDOUT,
+                   "std": "sample (ddof=1) over seeds",
                    "data_dir": _shown(config.paths.data_dir), "test_data_dir": _shown(config.paths.test_data_dir)},
         "models": MODELS, "classes": classes, "n_train_total": n, "n_test": len(y_test),
         "rows": rows, "summary": summarize(rows),

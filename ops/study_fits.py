@@ -54,7 +54,8 @@ def fit_use_head(x, y, n_classes, x_test, hp, seed, split):
     tf_keras.utils.set_random_seed(hp["seed"] + seed)
     model = build_model("head", x.shape[1], n_classes, 1, hp)
     history = model.fit(x[fit], y[fit], validation_data=(x[hold], y[hold]), epochs=hp["max_epochs"],
-                        batch_size=hp["batch_size"], verbose=0, callbacks=[_early_stopping(hp["early_stopping_patience"])])
+                        batch_size=hp["batch_size"], verbose=0,
+                        callbacks=[_early_stopping(hp["early_stopping_patience"])])
     return _predict(model, x_test), _fit_info(history, fit, hold), model
 
 
@@ -145,7 +146,8 @@ def fine_tune(head, texts, y, test_texts, hp, split, handle):
     phase1, weights = evaluate(), model.get_weights()
     t0 = time.monotonic()
     history = model.fit(fit_x, y[fit], validation_data=(hold_x, y[hold]), epochs=hp["fine_tune_max_epochs"],
-                        batch_size=batch, verbose=0, shuffle=True, callbacks=[_early_stopping(hp["fine_tune_patience"])])
+                        batch_size=batch, verbose=0, shuffle=True,
+                        callbacks=[_early_stopping(hp["fine_tune_patience"])])
     seconds = time.monotonic() - t0
     phase2 = evaluate()
     kept, decision = keep_phase2(phase1, phase2)

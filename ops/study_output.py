@@ -33,7 +33,8 @@ def plot(result: dict, path: str) -> None:
     ax.set_ylim(max(0.0, ax.get_ylim()[0] - 0.03), min(1.0, ax.get_ylim()[1] + 0.03))
     ax.set_xlabel("labelled training examples (log scale)")
     ax.set_ylabel(f"accuracy on the {result['n_test']} held-out test examples")
-    ax.set_title(f"Label efficiency on {result['dataset']}: the Trainer's modes vs TF-IDF + LR\n{result['config']['seeds']} seeds per size; "
+    ax.set_title(f"Label efficiency on {result['dataset']}: the Trainer's modes vs TF-IDF + LR\n"
+                 f"{result['config']['seeds']} seeds per size; "
                  f"each seed a stratified subset, the same for every model", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
