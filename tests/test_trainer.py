@@ -42,7 +42,7 @@ def test_run_fn_head_uses_the_hyperparameters_and_logs_to_tensorboard(trained):
 
     head = tf_keras.models.load_model(trained.serving_model_dir)
     assert head.get_layer("hidden").units == 32  # from custom_config
-    assert head.input_shape == (None, 512) and head.output_shape == (None, 6)
+    assert head.input_shape == {"embedding": (None, 512)} and head.output_shape == (None, 6)
     logs = [f for _, _, files in os.walk(trained.model_run_dir) for f in files]
     assert any(f.startswith("events.out.tfevents") for f in logs)
 
