@@ -12,6 +12,10 @@ LABEL = "label"          # raw: the class name (CSV column)
 EMBEDDING = "embedding"  # transformed: the encoder's sentence embedding, float32[512]
 LABEL_ID = "label_id"    # transformed: index of LABEL in the label vocabulary
 LABEL_VOCAB = "label"    # name of the label vocabulary file in the transform graph
+NGRAM_IDS = "ngram_ids"          # transformed: word n-gram ids (sparse), the wide path's input
+NGRAM_WEIGHTS = "ngram_weights"  # transformed: their TF-IDF weights (sparse, aligned with NGRAM_IDS)
+NGRAM_VOCAB = "ngrams"           # name of the n-gram vocabulary file in the transform graph
+RAW_TEXT = "raw_text"            # transformed: the text itself, for the Trainer's fine_tune mode
 COLUMNS = (TEXT, LABEL)  # the CSV contract, in order
 
 # Outputs of the served model's signatures.
@@ -122,6 +126,9 @@ class GateReason:
 # ----------------------------------------------------------------------------------------- the Trainer's model_run
 WARM_START_FILE = "warm_start.json"   # what the warm start did, in words
 INITIAL_HEAD_FILE = "initial_head.npz"  # the head's weights before training
+TRAINING_FILE = "training.json"   # the mode (and why auto picked it), each phase's eval figures
+# In the exported model (TF Serving ignores assets.extra/): its mode and encoder handle, for the next warm start.
+MODEL_INFO = os.path.join("assets.extra", "model.json")
 
 # ----------------------------------------------------------------------------------------- the serving directory
 # TF Serving serves <serving_dir>/<highest number>/ and ignores folders whose name is not a number.

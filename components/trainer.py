@@ -1,17 +1,16 @@
-"""The Trainer step: a small tf_keras head over sentence embeddings, exported for TF Serving.
+"""The Trainer step: one model family by trainer.mode (components/model.py), exported for TF Serving.
 
-Only the head trains; the encoder ran once, in Transform, and comes back at
-serving time inside the transform graph. The exported SavedModel has:
-  serving_default(text: string[batch])         raw text in (TF Serving REST `instances`)
-  serving_examples(examples: string[batch])    serialized tf.Examples in
-  transform_features(examples: string[batch])  the transform graph alone, for TFMA
-Both serving signatures return probabilities, the aligned class names, and
-the top class with its score.
+Phase 1 trains on the transform's output (the frozen encoder's embedding, the TF-IDF n-grams); in
+fine_tune mode phase 2 then puts the encoder inside the model and trains it with the head on the raw
+text at a low rate, early-stopped on the eval split (best weights restored), and keeps it only when it
+beats phase 1 on eval (components/modes.py). `auto` picks the mode by the number of training examples.
 
 Warm start: when the Trainer's base_model (the served model, see components/served_model.py) has a head of
 the same shape over the same classes, the new head starts from its weights, class columns re-ordered
 to this run's label vocabulary (ordered by frequency, so it can differ between runs); otherwise it
-starts fresh. What happened is written to the model_run artifact (warm_start.json, initial_head.npz).
+starts fresh. In fine_tune mode the encoder also starts from the served one when that was fine-tuned from
+the same encoder handle. What happened is written to the model_run artifact (warm_start.json,
+initial_head.npz; training.json: the mode, why, and each phase's eval figures).
 """
 from __future__ import annotations
 
@@ -20,43 +19,19 @@ import json
 import os
 
 import numpy as np
-
 import tensorflow as tf
-import tf_keras
 import tensorflow_transform as tft
+import tf_keras
 from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
+from components import model as models
 from components import names
+from components.modes import FINE_TUNE, choose_mode, keep_phase2
 
 TRAINER_CONFIG = "trainer"  # the custom_config key holding the whole [trainer] section (pipelines/config.py)
-
-
-def build_head(embedding_dim: int, n_classes: int, hp: dict) -> tf_keras.Model:
-    """``hp``: the [trainer] section as a dict (dataclasses.asdict of TrainerConfig)."""
-    inputs = tf_keras.Input(shape=(embedding_dim,), name=names.EMBEDDING)
-    x = tf_keras.layers.Dense(hp["hidden_units"], activation="relu", name="hidden")(inputs)
-    x = tf_keras.layers.Dropout(hp["dropout"], name="dropout")(x)
-    outputs = tf_keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
-    model = tf_keras.Model(inputs, outputs, name="head")
-    model.compile(optimizer=tf_keras.optimizers.Adam(hp["learning_rate"]),
-                  loss=tf_keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    return model
-
-
-def served_head(model_dir: str) -> tuple[list[np.ndarray], list[str]]:
-    """[hidden kernel, hidden bias, output kernel, output bias] and the class names of a pushed model."""
-    reader = tf.train.load_checkpoint(os.path.join(model_dir, "variables", "variables"))
-    weights = [reader.get_tensor(f"layer_with_weights-{i}/{w}/.ATTRIBUTES/VARIABLE_VALUE")
-               for i in (0, 1) for w in ("kernel", "bias")]  # the head's two Dense layers, in order
-    with tf.io.gfile.GFile(os.path.join(model_dir, "assets", names.LABEL_VOCAB)) as f:
-        return weights, [line.rstrip("\n") for line in f if line.strip()]
-
-
-def head_weights(model: tf_keras.Model) -> list[np.ndarray]:
-    return [w for name in ("hidden", "probabilities") for w in model.get_layer(name).get_weights()]
+ENCODER_HANDLE = "encoder_handle"  # the custom_config key of the resolved encoder handle
 
 
 def warm_start(model: tf_keras.Model, base_model: str | None, class_names: list[str]) -> dict:
@@ -64,110 +39,137 @@ def warm_start(model: tf_keras.Model, base_model: str | None, class_names: list[
     if not base_model or not tf.io.gfile.exists(os.path.join(base_model, "saved_model.pb")):
         return {"warm_start": False, "reason": "no served model: fresh start"}
     try:
-        weights, served_classes = served_head(base_model)
-    except (tf.errors.OpError, ValueError) as e:
+        weights, served_classes = models.served_head(base_model)
+    except (tf.errors.OpError, ValueError, KeyError) as e:
         return {"warm_start": False, "reason": f"served model's head unreadable ({e}): fresh start"}
     if sorted(served_classes) != sorted(class_names):
         return {"warm_start": False, "reason": f"classes differ (served {sorted(served_classes)}, now "
                                                f"{sorted(class_names)}): fresh start"}
-    current = head_weights(model)
+    current = models.head_weights(model)
     if [w.shape for w in weights[:2]] != [w.shape for w in current[:2]]:
         return {"warm_start": False, "reason": f"hidden layer {weights[0].shape} served vs {current[0].shape} "
                                                f"now: fresh start"}
     order = [served_classes.index(c) for c in class_names]  # served output column of each class id
     model.get_layer("hidden").set_weights(weights[:2])
-    model.get_layer("probabilities").set_weights([weights[2][:, order], weights[3][order]])
+    model.get_layer("logits").set_weights([weights[2][:, order], weights[3][order]])
     return {"warm_start": True, "reason": "head initialised from the served model", "from": base_model}
 
 
-def _dataset(fn_args, files, tft_output, batch_size, shuffle, seed):
-    return fn_args.data_accessor.tf_dataset_factory(
+def warm_start_encoder(model: tf_keras.Model, base_model: str | None, handle: str) -> str:
+    """Starts phase 2's encoder from the served model's when that was fine-tuned from `handle`."""
+    if not base_model or not tf.io.gfile.exists(os.path.join(base_model, "saved_model.pb")):
+        return "encoder: from its handle (nothing served)"
+    info = models.read_model_info(base_model)
+    if info.get("mode") != FINE_TUNE or info.get("encoder_handle") != handle:
+        return f"encoder: from its handle (the served model is {info.get('mode')}, handle {info.get('encoder_handle')})"
+    try:
+        models.restore_encoder(model, base_model)
+    except (tf.errors.OpError, ValueError, AssertionError) as e:
+        return f"encoder: from its handle (served encoder unreadable: {e})"
+    return "encoder: from the served fine-tuned encoder"
+
+
+def _dataset(fn_args, files, tft_output, batch_size, shuffle, seed, keys):
+    dataset = fn_args.data_accessor.tf_dataset_factory(
         files,
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=names.LABEL_ID,
                                        num_epochs=1, shuffle=shuffle, shuffle_seed=seed),
         tft_output.transformed_metadata.schema)
+    if keys == [names.RAW_TEXT]:
+        return dataset.map(lambda features, label: (tf.reshape(features[names.RAW_TEXT], [-1]), label))
+    return dataset.map(lambda features, label: ({k: features[k] for k in keys}, label))
 
 
-def _serving_outputs(probabilities, class_names):
-    batch = tf.shape(probabilities)[0]
-    top = tf.argmax(probabilities, axis=1)
-    return {
-        names.PROBABILITIES: probabilities,
-        names.CLASSES: tf.tile(class_names[None, :], [batch, 1]),
-        names.TOP_CLASS: tf.gather(class_names, top),
-        names.TOP_SCORE: tf.reduce_max(probabilities, axis=1),
-    }
+def _epoch_log(phase):
+    # Per-epoch progress to the log (`transferline run --verbose`), not stdout, which holds the summary.
+    return tf_keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logging.info(
+        "%s epoch %d: %s", phase, epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())))
 
 
-def _signatures(model, tft_output):
-    """The serving signatures: raw text, serialized tf.Examples, and transform_features for TFMA."""
-    model.tft_layer = tft_output.transform_features_layer()
-    class_names = tf.constant([v.decode() for v in tft_output.vocabulary_by_name(names.LABEL_VOCAB)])
-    raw_spec = tft_output.raw_feature_spec()
-    request_spec = {k: v for k, v in raw_spec.items() if k != names.LABEL}
+def _fit(model, train, evaluation, epochs, patience, callbacks, phase):
+    stop = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    history = model.fit(train, validation_data=evaluation, epochs=epochs, verbose=0,
+                        callbacks=[stop, _epoch_log(phase), *callbacks]).history
+    best = int(np.argmin(history["val_loss"]))
+    return {"epochs": len(history["val_loss"]), "best_epoch": best + 1,
+            "eval_accuracy_best_epoch": float(history["val_accuracy"][best])}
 
-    def predict(raw):
-        transformed = model.tft_layer(raw)
-        return _serving_outputs(model(transformed[names.EMBEDDING]), class_names)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.TEXT)])
-    def serve_text(text):
-        return predict({names.TEXT: tf.reshape(text, [-1, 1])})
+def _evaluate(model, dataset) -> dict:
+    loss, accuracy = model.evaluate(dataset, verbose=0)
+    return {"loss": float(loss), "accuracy": float(accuracy)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.EXAMPLES_INPUT)])
-    def serve_examples(examples):
-        return predict(tf.io.parse_example(examples, request_spec))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.EXAMPLES_INPUT)])
-    def transform_features(examples):
-        return model.tft_layer(tf.io.parse_example(examples, raw_spec))
+def _write(fn_args, filename, data: bytes) -> None:
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, filename), "wb") as f:
+        f.write(data)
 
-    return {
-        names.SERVING_DEFAULT: serve_text.get_concrete_function(),
-        names.SERVING_EXAMPLES: serve_examples.get_concrete_function(),
-        names.TRANSFORM_FEATURES: transform_features.get_concrete_function(),
-    }
+
+def count_examples(files) -> int:
+    """Training examples in the transformed TFRecord files (gzipped, as TFX writes them)."""
+    return int(sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(files) if isinstance(files, str) else
+                                                      [f for p in files for f in tf.io.gfile.glob(p)],
+                                                      compression_type="GZIP")))
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """TFX Trainer entry point (passed to Trainer as a dotted path)."""
     hp = fn_args.custom_config[TRAINER_CONFIG]  # every knob, always: one source, pipelines/config.py
+    handle = fn_args.custom_config[ENCODER_HANDLE]
     tf_keras.utils.set_random_seed(hp["seed"])
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    n_classes = tft_output.vocabulary_size_by_name(names.LABEL_VOCAB)
+    class_names = [v.decode() for v in tft_output.vocabulary_by_name(names.LABEL_VOCAB)]
     embedding_dim = tft_output.transformed_feature_spec()[names.EMBEDDING].shape[-1]
+    ngram_vocab = tft_output.vocabulary_size_by_name(names.NGRAM_VOCAB) + 1  # + the out-of-vocabulary bucket
+    n_train = count_examples(fn_args.train_files)
+    mode, why = choose_mode(hp["mode"], n_train, hp)
+    record = {"mode": mode, "why": why, "n_train": n_train}
+    logging.info("Trainer mode %s (%s)", mode, why)
 
     # MirroredStrategy uses every local GPU when there are any, else the CPU.
     strategy = tf.distribute.MirroredStrategy()
-    batch_size = hp["batch_size"] * strategy.num_replicas_in_sync
-    train = _dataset(fn_args, fn_args.train_files, tft_output, batch_size, True, hp["seed"])
-    evaluation = _dataset(fn_args, fn_args.eval_files, tft_output, batch_size, False, hp["seed"])
+    replicas = strategy.num_replicas_in_sync
+    keys = models.input_keys("head" if mode == FINE_TUNE else mode)
+    train = _dataset(fn_args, fn_args.train_files, tft_output, hp["batch_size"] * replicas, True, hp["seed"], keys)
+    evaluation = _dataset(fn_args, fn_args.eval_files, tft_output, hp["batch_size"] * replicas, False, hp["seed"],
+                          keys)
     with strategy.scope():
-        model = build_head(embedding_dim, n_classes, hp)
-        class_names = [v.decode() for v in tft_output.vocabulary_by_name(names.LABEL_VOCAB)]
+        model = models.build_model("head" if mode == FINE_TUNE else mode, embedding_dim, len(class_names),
+                                   ngram_vocab, hp)
         started = warm_start(model, fn_args.base_model, class_names)
-    logging.info("Training a %d-class head on %d-d embeddings with %d replica(s); %s",
-                 n_classes, embedding_dim, strategy.num_replicas_in_sync, started["reason"])
+    logging.info("Training a %d-class %s model with %d replica(s); %s", len(class_names), mode, replicas,
+                 started["reason"])
     tf.io.gfile.makedirs(fn_args.model_run_dir)  # os.makedirs would make a local folder for a gs:// URI
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, names.WARM_START_FILE), "w") as f:
-        f.write(json.dumps({**started, "classes": class_names}))
     buffer = io.BytesIO()  # np.savez seeks; a gs:// file cannot
-    np.savez(buffer, *head_weights(model))
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, names.INITIAL_HEAD_FILE), "wb") as f:
-        f.write(buffer.getvalue())
+    np.savez(buffer, *models.head_weights(model))
+    _write(fn_args, names.INITIAL_HEAD_FILE, buffer.getvalue())
 
-    callbacks = [
-        tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=hp["early_stopping_patience"],
-                                         restore_best_weights=True),
-        tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
-        # Per-epoch progress to the log (`transferline run --verbose`), not stdout, which holds the summary.
-        tf_keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: logging.info(
-            "epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items()))),
-    ]
-    history = model.fit(train, validation_data=evaluation, epochs=hp["max_epochs"],
-                        callbacks=callbacks, verbose=0)
-    best = min(range(len(history.history["val_loss"])), key=history.history["val_loss"].__getitem__)
-    logging.info("Best epoch %d of %d: val_accuracy %.4f", best + 1, len(history.history["val_loss"]),
-                 history.history["val_accuracy"][best])
-
-    model.save(fn_args.serving_model_dir, save_format="tf", signatures=_signatures(model, tft_output))
+    board = tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)
+    record["phase1"] = _fit(model, train, evaluation, hp["max_epochs"], hp["early_stopping_patience"], [board],
+                            "phase 1")
+    if mode == FINE_TUNE:
+        text_batch = hp["fine_tune_batch_size"] * replicas
+        train_text = _dataset(fn_args, fn_args.train_files, tft_output, text_batch, True, hp["seed"],
+                              [names.RAW_TEXT])
+        eval_text = _dataset(fn_args, fn_args.eval_files, tft_output, text_batch, False, hp["seed"],
+                             [names.RAW_TEXT])
+        with strategy.scope():
+            model = models.build_fine_tune(model, handle, hp)
+        # Phase 1 measured as phase 2 will be: the same model, its encoder as phase 1 saw it (the handle's).
+        record["phase1"].update(_evaluate(model, eval_text))
+        phase1_weights = model.get_weights()
+        with strategy.scope():
+            started["encoder"] = warm_start_encoder(model, fn_args.base_model, handle)
+        record["phase2"] = _fit(model, train_text, eval_text, hp["fine_tune_max_epochs"], hp["fine_tune_patience"],
+                                [], "phase 2")
+        record["phase2"].update(_evaluate(model, eval_text))
+        kept, record["decision"] = keep_phase2(record["phase1"], record["phase2"])
+        record["phase_kept"] = 2 if kept else 1
+        if not kept:
+            model.set_weights(phase1_weights)
+        logging.info("Fine-tuning: %s", record["decision"])
+    else:
+        record["phase1"].update(_evaluate(model, evaluation))
+    _write(fn_args, names.WARM_START_FILE, json.dumps({**started, "classes": class_names}).encode())
+    _write(fn_args, names.TRAINING_FILE, json.dumps(record, indent=1).encode())
+    models.export(model, mode, tft_output, fn_args.serving_model_dir, handle)

@@ -1,7 +1,8 @@
-"""The Transform step: text -> sentence embedding (the encoder), label -> index.
+"""The Transform step: text -> sentence embedding (the encoder) and TF-IDF n-grams; label -> index.
 
-Runs in tf.Transform, so the very same graph (encoder included) is exported and
-applied at serving time: nothing differs between training and serving.
+Runs in tf.Transform, so the very same graph (encoder, n-gram vocabulary and IDF weights included) is
+exported and applied at serving time: nothing differs between training and serving. The raw text passes
+through too, for the Trainer's fine_tune mode (the encoder inside the model, components/model.py).
 """
 import tensorflow as tf
 import tensorflow_hub as hub
@@ -10,11 +11,26 @@ import tensorflow_transform as tft
 from components import names
 
 
+def ngram_tfidf(text: tf.Tensor, ngram_max: int, vocab_size: int):
+    """Word 1..ngram_max-grams of lower-cased text (punctuation split off as tokens), as TF-IDF.
+
+    Returns (ids, weights): SparseTensors [batch, None] over a vocabulary of the `vocab_size` most frequent
+    n-grams of the training data plus one bucket for the rest.
+    """
+    spaced = tf.strings.regex_replace(tf.strings.lower(text), r"([^\w\s'])", r" \1 ")
+    tokens = tf.strings.split(spaced).to_sparse()
+    grams = tft.ngrams(tokens, (1, ngram_max), separator=" ")
+    ids = tft.compute_and_apply_vocabulary(grams, top_k=vocab_size, num_oov_buckets=1,
+                                           vocab_filename=names.NGRAM_VOCAB)
+    return tft.tfidf(ids, vocab_size + 1)
+
+
 def preprocessing_fn(inputs, custom_config):
     """TFX Transform entry point (passed to Transform as a dotted path).
 
     custom_config["encoder_handle"]: a resolved encoder handle (SavedModel dir or TF-Hub URL).
     custom_config["label_names"]: every class of the curated schema's label domain.
+    custom_config["ngram_max"], ["ngram_vocab_size"]: the wide features (pipelines/config.py [transform]).
     """
     import tensorflow_text  # noqa: F401  (registers SentencePiece ops in every Beam worker)
 
@@ -26,8 +42,12 @@ def preprocessing_fn(inputs, custom_config):
     # windowed span may miss a rare class): the head always has one output per class.
     classes = tf.constant(custom_config["label_names"])
     vocabulary = tft.vocabulary(tf.concat([label, classes], axis=0), vocab_filename=names.LABEL_VOCAB)
+    ngram_ids, ngram_weights = ngram_tfidf(text, custom_config["ngram_max"], custom_config["ngram_vocab_size"])
     # At serving time requests carry no label: the exported graph prunes LABEL_ID then.
     return {
         names.EMBEDDING: encoder(text),
+        names.NGRAM_IDS: ngram_ids,
+        names.NGRAM_WEIGHTS: ngram_weights,
+        names.RAW_TEXT: text,
         names.LABEL_ID: tft.apply_vocabulary(label, vocabulary),
     }

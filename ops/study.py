@@ -1,8 +1,10 @@
 """`transferline study labels`: what transfer learning buys, measured in labels.
 
-Frozen USE embeddings + our head (components.trainer.build_head, the config's trainer hyperparameters)
-against TF-IDF + logistic regression, trained on the SAME stratified subsets of the training data
-(100, 500 and all labels by default, several seeds each) and scored on the held-out test set.
+The Trainer's own models (components/model.py, the config's trainer knobs: frozen USE + head, wide_deep,
+fine_tune; and auto, which is whichever of them the pipeline's auto picks for that many examples) against
+TF-IDF + logistic regression, all trained on the SAME stratified subsets of the training data (100, 500
+and all labels by default, several seeds each) and scored on each dataset's held-out test set
+(study.datasets: TREC and BBC News by default). The arms: ops/study_fits.py.
 
 Why the baseline is fair: TF-IDF (word uni+bigrams, sublinear tf) + L2 logistic regression is the
 standard strong linear baseline for short texts, run with scikit-learn's defaults (C=1) as the head runs
@@ -11,8 +13,8 @@ early-stopping holdout, while the head gives up 20 % of its labels to one (as th
 train/eval split does). Neither model is tuned on the test set. At "all" every seed trains on the same
 rows, so only the head varies (init, holdout); the LR fit is deterministic (std 0).
 
-Training rows are all span-*/ files (data.train_spans does not apply), test rows paths.test_data_dir.
-Every text is embedded once up front, so each training costs seconds.
+Training rows are all span-*/ files (data.train_spans does not apply). Every text is embedded once up
+front, so each frozen-encoder training costs seconds; fine_tune runs the encoder on every text each epoch.
 """
 from __future__ import annotations
 
@@ -28,11 +30,14 @@ import numpy as np
 
 from components.errors import ConfigError
 from ops.args import add_config_args, config_from, say
+from ops.study_fits import MODELS, TRAINED
+from ops.study_output import format_table, plot  # noqa: F401  (format_table: also the tests')
 from pipelines.config import REPO_ROOT, Config
 
-MODELS = {"use_head": "USE + head", "tfidf_lr": "TF-IDF + LR"}
+ARM_OF_MODE = {"head": "use_head", "wide_deep": "wide_deep", "fine_tune": "fine_tune"}
 HOLDOUT = 0.2  # the head's early-stopping holdout: the pipeline's 4:1 train/eval split
 QUICK_EPOCHS = 3
+QUICK_FINE_TUNE_EPOCHS = 1
 
 
 def read_rows(paths: list[str], what: str) -> tuple[list[str], list[str]]:
@@ -108,41 +113,6 @@ def embed(config: Config, texts: list[str], log, batch: int = 64) -> np.ndarray:
     return np.concatenate(out)
 
 
-def fit_use_head(x, y, n_classes, x_test, hp, seed):
-    """Our head on frozen embeddings, early-stopped on a stratified holdout (best weights restored)."""
-    model, info = train_head(x, y, n_classes, hp, seed)
-    # A direct call, not model.predict: predict traces a new tf.function per model (retracing warnings).
-    return model(x_test, training=False).numpy().argmax(axis=1), info
-
-
-def train_head(x, y, n_classes, hp, seed):
-    """(the trained head, info): build_head with the trainer's knobs, early-stopped on a stratified holdout."""
-    import tf_keras
-
-    from components.trainer import build_head
-
-    fit, hold = split_holdout(y, seed)
-    tf_keras.backend.clear_session()
-    tf_keras.utils.set_random_seed(hp["seed"] + seed)
-    model = build_head(x.shape[1], n_classes, hp)
-    history = model.fit(x[fit], y[fit], validation_data=(x[hold], y[hold]), epochs=hp["max_epochs"],
-                        batch_size=hp["batch_size"], verbose=0, callbacks=[tf_keras.callbacks.EarlyStopping(
-                            monitor="val_loss", patience=hp["early_stopping_patience"], restore_best_weights=True)])
-    val = history.history["val_loss"]
-    info = {"n_fit": len(fit), "n_holdout": len(hold), "epochs": len(val), "best_epoch": int(np.argmin(val)) + 1}
-    return model, info
-
-
-def fit_tfidf_lr(texts, y, test_texts, seed):
-    """TF-IDF uni+bigrams + logistic regression (the pipeline's reference model), on the whole subset
-    (no epochs, so no holdout needed)."""
-    from components.references import tfidf_lr
-
-    model = tfidf_lr(seed)
-    model.fit(texts, y)
-    return model.predict(test_texts), {"n_fit": len(texts), "n_holdout": 0}
-
-
 def summarize(rows: list[dict]) -> list[dict]:
     """Per (model, labels): mean and sample std (ddof=1; 0 for a single seed) over the seeds."""
     out = []
@@ -158,8 +128,34 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
-def run_study(config: Config, quick: bool = False, log=print) -> dict:
+def datasets(config: Config) -> list[tuple[str, str]]:
+    """(training root, test set) of each dataset: study.datasets, each test set beside it as <root>-test."""
+    roots = [d if os.path.isabs(d) else os.path.join(REPO_ROOT, d) for d in config.study.datasets]
+    return [(r.rstrip(os.sep), r.rstrip(os.sep) + "-test") for r in roots] or [
+        (config.paths.data_dir, config.paths.test_data_dir)]
+
+
+def run_study(config: Config, quick: bool = False, log=print) -> list[dict]:
+    """One label-efficiency table per dataset."""
+    results = []
+    for data_dir, test_dir in datasets(config):
+        one = dataclasses.replace(config, paths=dataclasses.replace(config.paths, data_dir=data_dir,
+                                                                      test_data_dir=test_dir))
+        results.append(run_dataset(one, quick, log))
+    return results
+
+
+def auto_arm(n_fit: int, hp: dict) -> str:
+    """The arm the pipeline's `auto` would train on n_fit training examples (its eval split held out)."""
+    from components.modes import choose_mode
+
+    return ARM_OF_MODE[choose_mode("auto", n_fit, hp)[0]]
+
+
+def run_dataset(config: Config, quick: bool = False, log=print) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
+
+    from ops import study_fits as fits
 
     started = time.monotonic()
     train_files = sorted(glob.glob(os.path.join(config.paths.data_dir, config.data.file_pattern)))
@@ -189,7 +185,9 @@ def run_study(config: Config, quick: bool = False, log=print) -> dict:
     hp = dataclasses.asdict(config.trainer)  # the pipeline's own trainer knobs, as run_fn receives them
     if quick:
         hp["max_epochs"] = min(hp["max_epochs"], QUICK_EPOCHS)
-    log(f"study: {n} training rows ({len(classes)} classes), {len(y_test)} test rows; "
+        hp["fine_tune_max_epochs"] = min(hp["fine_tune_max_epochs"], QUICK_FINE_TUNE_EPOCHS)
+    name = os.path.basename(config.paths.data_dir.rstrip(os.sep))
+    log(f"study of {name}: {n} training rows ({len(classes)} classes), {len(y_test)} test rows; "
         f"sizes {', '.join(map(str, sizes))} x {len(seeds)} seeds{' (quick)' if quick else ''}")
 
     # Both the training and the test texts, once: the expensive part, shared by every training.
@@ -197,32 +195,45 @@ def run_study(config: Config, quick: bool = False, log=print) -> dict:
     x, x_test = vectors[:n], vectors[n:]
     embed_seconds = time.monotonic() - started
 
-    import components.trainer  # noqa: F401  (brings TFX, ~10 s: paid here, not in the first fit's timing)
+    from components.encoder import resolve_handle
 
+    handle = resolve_handle(config.encoder.handle, config.encoder.cache_dir or None, log=lambda m: None)
     rows = []
     for size in sizes:
         for seed in seeds:
-            idx = draw_subset(y, size, seed)  # the one subset both models train on
+            idx = draw_subset(y, size, seed)  # the one subset every arm trains on
+            split = split_holdout(y[idx], seed)
             sub_texts = [texts[i] for i in idx]
-            for model in MODELS:
+            for model in TRAINED:
                 t0 = time.monotonic()
                 if model == "use_head":
-                    pred, info = fit_use_head(x[idx], y[idx], len(classes), x_test, hp, seed)
+                    pred, info, head = fits.fit_use_head(x[idx], y[idx], len(classes), x_test, hp, seed, split)
+                elif model == "wide_deep":
+                    pred, info = fits.fit_wide_deep(x[idx], sub_texts, y[idx], len(classes), x_test, test_texts, hp,
+                                                    seed, split, config.transform.ngram_max,
+                                                    config.transform.ngram_vocab_size)
+                elif model == "fine_tune":  # phase 2 on use_head's head: phase 1 is that arm
+                    pred, info = fits.fine_tune(head, sub_texts, y[idx], test_texts, hp, split, handle)
                 else:
-                    pred, info = fit_tfidf_lr(sub_texts, y[idx], test_texts, seed)
+                    pred, info = fits.fit_tfidf_lr(sub_texts, y[idx], test_texts, seed)
                 rows.append({"model": model, "labels": int(size), "seed": seed, "subset": fingerprint(idx), **info,
                              "accuracy": float(accuracy_score(y_test, pred)),
                              "macro_f1": float(f1_score(y_test, pred, average="macro",
                                                         labels=range(len(classes)), zero_division=0)),
                              "seconds": round(time.monotonic() - t0, 2)})
-            log(f"{size} labels, seed {seed}: " + ", ".join(
-                f"{MODELS[r['model']]} acc {r['accuracy']:.3f}" for r in rows[-2:]))
+            picked = auto_arm(len(split[0]), hp)
+            rows.append({**next(r for r in rows[-len(TRAINED):] if r["model"] == picked), "model": "auto",
+                         "picked": picked})
+            log(f"{name}, {size} labels, seed {seed}: " + ", ".join(
+                f"{MODELS[r['model']]} {r['accuracy']:.3f}" for r in rows[-len(MODELS):]))
 
-    out_dir = config.study.out_dir or os.path.join(config.paths.work_dir, "study")
+    out_dir = os.path.join(config.study.out_dir or os.path.join(config.paths.work_dir, "study"), name)
     os.makedirs(out_dir, exist_ok=True)
     result = {
+        "dataset": name,
         "config": {"sizes": sizes, "seeds": len(seeds), "quick": quick, "encoder_handle": config.encoder.handle,
-                   "trainer": hp, "holdout_fraction": HOLDOUT, "std": "sample (ddof=1) over seeds",
+                   "trainer": hp, "transform": dataclasses.asdict(config.transform), "holdout_fraction": HOLDOUT,
+                   "std": "sample (ddof=1) over seeds",
                    "data_dir": _shown(config.paths.data_dir), "test_data_dir": _shown(config.paths.test_data_dir)},
         "models": MODELS, "classes": classes, "n_train_total": n, "n_test": len(y_test),
         "rows": rows, "summary": summarize(rows),
@@ -236,63 +247,11 @@ def run_study(config: Config, quick: bool = False, log=print) -> dict:
     return result
 
 
-def plot(result: dict, path: str) -> None:
-    # A bare Figure with the Agg canvas: no pyplot, so no display and no global backend switch.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4.5), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for (model, name), color in zip(MODELS.items(), ("tab:blue", "tab:orange")):
-        agg = [a for a in result["summary"] if a["model"] == model]
-        n = np.array([a["labels"] for a in agg])
-        mean = np.array([a["accuracy_mean"] for a in agg])
-        std = np.array([a["accuracy_std"] for a in agg])
-        ax.fill_between(n, mean - std, mean + std, color=color, alpha=0.15, lw=0)
-        ax.errorbar(n, mean, yerr=std, color=color, marker="o", capsize=4, label=f"{name} (mean ± std)")
-        for xi, yi in zip(n, mean):
-            ax.annotate(f"{yi:.3f}", (xi, yi), textcoords="offset points", xytext=(7, 0), ha="left", va="center",
-                        fontsize=8, color=color, bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1})
-    total = result["n_train_total"]
-    ticks = result["config"]["sizes"]
-    ax.set_xscale("log")
-    ax.set_xticks(ticks, [f"{t:,}" + (" (all)" if t == total else "") for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlim(min(ticks) / 1.5, max(ticks) * 1.5)
-    ax.set_ylim(max(0.0, ax.get_ylim()[0] - 0.03), min(1.0, ax.get_ylim()[1] + 0.03))
-    ax.set_xlabel("labelled training examples (log scale)")
-    ax.set_ylabel(f"accuracy on the {result['n_test']} held-out test examples")
-    ax.set_title(f"Label efficiency: frozen USE + head vs TF-IDF + LR\n{result['config']['seeds']} seeds per size; "
-                 f"each seed a stratified subset, the same for both models", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-
-
-def format_table(result: dict) -> str:
-    agg = {(a["model"], a["labels"]): a for a in result["summary"]}
-    pm = lambda a, m: f"{a[m + '_mean']:.3f} ± {a[m + '_std']:.3f}"  # noqa: E731
-    head = ["labels", "USE + head acc", "TF-IDF + LR acc", "gain", "USE + head F1", "TF-IDF + LR F1"]
-    lines = [head]
-    for n in result["config"]["sizes"]:
-        u, t = agg[("use_head", n)], agg[("tfidf_lr", n)]
-        lines.append([f"{n}" + (" (all)" if n == result["n_train_total"] else ""), pm(u, "accuracy"),
-                      pm(t, "accuracy"), f"{u['accuracy_mean'] - t['accuracy_mean']:+.3f}",
-                      pm(u, "macro_f1"), pm(t, "macro_f1")])
-    widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
-    text = [" | ".join(c.rjust(w) for c, w in zip(r, widths)) for r in lines]
-    text.insert(1, "-+-".join("-" * w for w in widths))
-    return (f"Label efficiency on {result['n_test']} held-out test examples: mean ± sample std over "
-            f"{result['config']['seeds']} seeds (F1 = macro F1)\n" + "\n".join(text))
-
-
 def register(sub) -> None:
     study_parser = sub.add_parser("study", help="measurements: the label-efficiency study")
     study_sub = study_parser.add_subparsers(dest="study_command", metavar="STUDY", required=True)
-    p = study_sub.add_parser("labels", help="frozen USE + our head vs TF-IDF + logistic regression at growing "
-                                            "numbers of labels, on the held-out test set")
+    p = study_sub.add_parser("labels", help="the Trainer's modes (head, wide_deep, fine_tune, auto) vs TF-IDF + "
+                                            "LR at growing numbers of labels, on held-out test sets")
     add_config_args(p, work_dir="work dir (default place of the output)")
     p.add_argument("--sizes", help="comma-separated training-set sizes, 'all' for all (study.sizes; "
                                    "default 100,500,all)")
@@ -314,7 +273,7 @@ def command(args) -> int:
         extra.append(f"study.seeds={args.seeds}")
     if args.out:
         extra.append(f"study.out_dir={os.path.abspath(args.out)}")
-    result = run_study(config_from(args, *extra), quick=args.quick, log=say)
-    print(format_table(result))
-    print(f"  table: {result['json_path']}\n  learning curve: {result['png_path']}")
+    for result in run_study(config_from(args, *extra), quick=args.quick, log=say):
+        print(format_table(result))
+        print(f"  table: {result['json_path']}\n  learning curve: {result['png_path']}")
     return 0

@@ -1,7 +1,7 @@
 """`transferline study active`: does choosing what to label pay? Active learning on TREC, measured.
 
 Start from active.start stratified random labels; the rest of the training set is the unlabelled pool (its
-labels are revealed only when picked). Each round trains the pipeline's own head (ops.study.train_head:
+labels are revealed only when picked). Each round trains the pipeline's own head (ops.study_fits.train_head:
 components.trainer.build_head with the config's trainer knobs, early-stopped on a 20 % holdout), scores it
 on the held-out test set, and adds active.step labels chosen by the strategy (ops/active.py, the same
 ranking and near-duplicate filter as `label-next`). Every text is embedded once up front.
@@ -49,7 +49,8 @@ def labels_to_reach(points: list[tuple[int, float]], target: float) -> int | Non
 
 
 def run_active(config, quick: bool = False, log=print) -> dict:
-    from ops.study import draw_subset, embed, read_rows, train_head
+    from ops.study import draw_subset, embed, read_rows
+    from ops.study_fits import train_head
 
     started = time.monotonic()
     texts, labels = read_rows(sorted(glob.glob(os.path.join(config.paths.data_dir, config.data.file_pattern))),

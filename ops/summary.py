@@ -27,6 +27,8 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
     if s.leaked_rows is not None and s.gate_rows:
         lines.append(f"  leakage: {s.leaked_rows} of {s.gate_rows} gate rows ({s.leaked_rows / s.gate_rows:.1%}) "
                      "have a text also in the training data (contract.max_leakage_fraction)")
+    if s.trainer_mode:
+        lines.append(f"  model: {s.trainer_mode}")
     if s.warm_start:
         lines.append(f"  warm start: {s.warm_start}")
     m = s.metrics

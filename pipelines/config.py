@@ -19,6 +19,7 @@ except ImportError:  # Python 3.10: the TFX 1.16 image (kubeflow/Dockerfile)
 from components.encoder import EMBEDDED, PRODUCTION_HANDLE
 from components.errors import ConfigError
 from pipelines import beam_args
+from components.modes import MODES as TRAINER_MODES
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,8 +79,24 @@ class ContractConfig:
 
 
 @dataclass
+class TransformConfig:
+    """The wide features Transform adds beside the embedding (components/transform.py)."""
+    # Word n-grams of order 1..ngram_max (lower-cased, punctuation split off), weighted by TF-IDF,
+    ngram_max: int = 2
+    # over a vocabulary of the ngram_vocab_size most frequent in the training data (the rest share one bucket).
+    ngram_vocab_size: int = 20000
+
+
+@dataclass
 class TrainerConfig:
     """The Trainer's knobs; run_fn receives this whole section (components/trainer.py)."""
+    # The model (README, "The model: head, wide_deep, fine_tune"):
+    #   head      a small head on the frozen encoder's embedding;
+    #   wide_deep the head plus a linear path over the TF-IDF n-grams, summed before the softmax;
+    #   fine_tune the head first, then the encoder itself trained with it at a low rate (kept only when
+    #             better on the eval split);
+    #   auto      by the number of training examples, from the label-efficiency study (thresholds below).
+    mode: str = "auto"
     hidden_units: int = 256
     dropout: float = 0.3
     learning_rate: float = 0.001
@@ -88,6 +105,17 @@ class TrainerConfig:
     max_epochs: int = 40
     early_stopping_patience: int = 4
     seed: int = 42
+    # wide_deep: L2 penalty on the linear path's weights (per weight, Keras' l2).
+    wide_l2: float = 1e-5
+    # fine_tune phase 2 (the encoder unfrozen): Adam at this rate, this batch size, at most this many
+    # epochs, stopped when eval loss has not improved for fine_tune_patience epochs (best weights kept).
+    fine_tune_learning_rate: float = 1e-4
+    fine_tune_batch_size: int = 32
+    fine_tune_max_epochs: int = 6
+    fine_tune_patience: int = 1
+    # auto: fine_tune from this many training examples on, wide_deep from the next one, else head.
+    auto_fine_tune_min_examples: int = 400
+    auto_wide_deep_min_examples: int = 1000000
 
 
 @dataclass
@@ -182,7 +210,7 @@ class ServeConfig:
 
 @dataclass
 class StudyConfig:
-    """`transferline study labels`: frozen USE + our head vs TF-IDF + logistic regression.
+    """`transferline study labels`: the Trainer's modes (head, wide_deep, fine_tune, auto) vs TF-IDF + LR.
 
     README, "Why transfer learning: the label-efficiency study".
     """
@@ -190,8 +218,11 @@ class StudyConfig:
     sizes: list[int] = field(default_factory=lambda: [100, 500, 0])
     # Seeds per size: each seed draws a different subset, the same one for both models.
     seeds: int = 5
-    # Where the table (JSON) and the learning curve (PNG) go; '' = <work_dir>/study.
+    # Where the tables (JSON) and learning curves (PNG) go, one folder per dataset; '' = <work_dir>/study.
     out_dir: str = ""
+    # The datasets: training roots (span-*/ CSV folders; relative = to the repository), each scored on the
+    # test set beside it, <root>-test/. [] = paths.data_dir scored on paths.test_data_dir.
+    datasets: list[str] = field(default_factory=lambda: ["data/trec", "data/bbc-news"])
 
 
 @dataclass
@@ -265,6 +296,7 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     contract: ContractConfig = field(default_factory=ContractConfig)
+    transform: TransformConfig = field(default_factory=TransformConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
@@ -400,6 +432,17 @@ def validate(config: Config) -> None:
         (min(config.trainer.hidden_units, config.trainer.batch_size, config.trainer.max_epochs) > 0,
          "trainer.hidden_units, batch_size and max_epochs must be > 0"),
         (config.trainer.learning_rate > 0, "trainer.learning_rate must be > 0"),
+        (config.trainer.mode in TRAINER_MODES, f"trainer.mode must be one of {', '.join(TRAINER_MODES)}"),
+        (config.trainer.wide_l2 >= 0, "trainer.wide_l2 must be >= 0"),
+        (config.trainer.fine_tune_learning_rate > 0, "trainer.fine_tune_learning_rate must be > 0"),
+        (min(config.trainer.fine_tune_batch_size, config.trainer.fine_tune_max_epochs) > 0,
+         "trainer.fine_tune_batch_size and fine_tune_max_epochs must be > 0"),
+        (config.trainer.fine_tune_patience >= 0 and config.trainer.early_stopping_patience >= 0,
+         "trainer.fine_tune_patience and early_stopping_patience must be >= 0"),
+        (min(config.trainer.auto_fine_tune_min_examples, config.trainer.auto_wide_deep_min_examples) >= 0,
+         "trainer.auto_fine_tune_min_examples and auto_wide_deep_min_examples must be >= 0"),
+        (config.transform.ngram_max >= 1 and config.transform.ngram_vocab_size >= 1,
+         "transform.ngram_max and transform.ngram_vocab_size must be >= 1"),
         (config.contract.max_text_chars > 0, "contract.max_text_chars must be > 0"),
         (0.0 <= config.contract.max_duplicate_fraction <= 1.0, "contract.max_duplicate_fraction must be within [0, 1]"),
         (0.0 <= config.contract.max_leakage_fraction <= 1.0, "contract.max_leakage_fraction must be within [0, 1]"),

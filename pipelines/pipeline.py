@@ -26,7 +26,8 @@ from tfx.components.example_gen import utils as example_gen_utils
 from tfx.dsl.components.base import executor_spec
 from tfx.utils import io_utils
 
-from components import names, spans
+from components import model as model_module
+from components import modes, names, spans
 from components import trainer as trainer_module
 from components import transform as transform_module
 from components.data_gate import DataGate
@@ -201,6 +202,8 @@ def create_pipeline(
         # statistics of 512-float embeddings gate nothing (this was a third of Transform's CPU time).
         disable_statistics=True,
         custom_config={"encoder_handle": encoder_handle, "label_names": class_names,
+                       "ngram_max": config.transform.ngram_max,
+                       "ngram_vocab_size": config.transform.ngram_vocab_size,
                        "code_fingerprint": code_fingerprint(transform_module, names)}).with_id(names.TRANSFORM)
     transform.add_upstream_node(data_gate)
     served = ServedModel(examples=example_gen.outputs["examples"], serving_dir=config.serving_dir).with_id(
@@ -214,7 +217,8 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config={trainer_module.TRAINER_CONFIG: dataclasses.asdict(config.trainer),
-                       "code_fingerprint": code_fingerprint(trainer_module, names)}).with_id(names.TRAINER)
+                       trainer_module.ENCODER_HANDLE: encoder_handle,
+                       "code_fingerprint": code_fingerprint(trainer_module, model_module, modes, names)}).with_id(names.TRAINER)
     baseline = ServedModelBaseline(candidate=trainer.outputs["model"], served=served.outputs["model"],
                                    serving_dir=config.serving_dir, refresh=baseline_refresh).with_id(names.BASELINE)
     # The simple baselines a first model must beat, measured on the Evaluator's gate splits.

@@ -46,6 +46,7 @@ class RunSummary:
     # and the margin the first model had to beat them by.
     references: dict[str, float] = dataclasses.field(default_factory=dict)
     reference_margin: float = 0.0
+    trainer_mode: str = ""                   # the model family trained, why, and (fine_tune) the phase kept
 
     @property
     def ran(self) -> list[str]:
@@ -179,6 +180,16 @@ def _warm_start(outputs) -> str:
     return f"from served version {prop(served[0], BASELINE_VERSION)}" if served else "from the served model"
 
 
+def _trainer_mode(outputs) -> str:
+    path = os.path.join(outputs[names.MODEL_RUN][0].uri, names.TRAINING_FILE)
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        info = json.load(f)
+    line = f"{info['mode']} ({info['why']})"
+    return f"{line}; {info['decision']}" if info.get("decision") else line
+
+
 @dataclasses.dataclass
 class RecordedRun:
     """One run as MLMD holds it, read once: what the summary and the report are made from."""
@@ -230,6 +241,7 @@ def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict
             setattr(summary, field, _int_value(outputs[key][0].uri))
     if outputs.get(names.MODEL_RUN):
         summary.warm_start = _warm_start(outputs)
+        summary.trainer_mode = _trainer_mode(outputs)
     if outputs.get(names.BASELINE_OUT):
         b = outputs[names.BASELINE_OUT][0]
         summary.baseline = (f"served version {prop(b, BASELINE_VERSION)}"

@@ -108,6 +108,9 @@ def test_full_trec_reaches_85_percent_gate_accuracy(full_run):
     assert 500 + 900 < s.metrics["example_count"] < 500 + 1300  # the official test set + the eval split
     assert s.metrics["accuracy"] >= 0.85, s.metrics
     assert s.blessed and s.pushed_path
+    # auto on TREC's ~4,400 training examples (the train split) fine-tunes, and the summary says so.
+    assert s.trainer_mode.startswith("fine_tune (auto: "), s.trainer_mode
+    assert f"  model: {s.trainer_mode}" in full_run.results[0].stdout
     result = run_cli("predict", "--config", full_run.config, "How far is Denver from Aspen ?",
                      "Who wrote Hamlet ?", "What does NASA stand for ?")
     assert result.returncode == 0, result.stderr

@@ -120,7 +120,7 @@ def test_span_2_warm_starts_from_v1_and_pushes_v2_when_not_worse(scenario):
     import tensorflow as tf  # noqa: F401
 
     from components.names import INITIAL_HEAD_FILE, WARM_START_FILE
-    from components.trainer import served_head
+    from components.model import served_head
 
     s = summary(scenario, 1)
     v1 = scenario["served"][1][0]

@@ -1,5 +1,6 @@
 """components.transform.preprocessing_fn, on real rows, with the checked-in schema."""
 import collections
+import re
 import os
 
 import numpy as np
@@ -11,6 +12,7 @@ from conftest import REPO, TRAIN_CSV, read_rows
 pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
 
 NAMES = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+VOCAB = 50  # n-gram vocabulary cap: far fewer than the slice's distinct n-grams
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,8 @@ def transformed(tmp_path_factory, encoder_dir):
             [{"text": [r["text"]], "label": [r["label"]]} for r in rows],
             dataset_metadata.DatasetMetadata(schema),
         ) | tft_beam.AnalyzeAndTransformDataset(
-            lambda inputs: preprocessing_fn(inputs, {"encoder_handle": encoder_dir, "label_names": NAMES}),
+            lambda inputs: preprocessing_fn(inputs, {"encoder_handle": encoder_dir, "label_names": NAMES,
+                                                     "ngram_max": 2, "ngram_vocab_size": VOCAB}),
             output_record_batches=False)
         _ = transform_fn | tft_beam.WriteTransformFn(str(tmp / "transform_fn"))
     return rows, data, str(tmp / "transform_fn")
@@ -64,6 +67,29 @@ def test_serving_graph_needs_no_label(transformed, hub_encoder):
     _, _, transform_dir = transformed
     layer = tft.TFTransformOutput(transform_dir).transform_features_layer()
     out = layer({"text": tf.constant([["Where is Lake Titicaca ?"]])})
-    assert set(out) == {"embedding"}
+    assert set(out) == {"embedding", "ngram_ids", "ngram_weights", "raw_text"}
     np.testing.assert_allclose(out["embedding"].numpy(),
                                hub_encoder(tf.constant(["Where is Lake Titicaca ?"])).numpy(), atol=1e-5)
+
+
+def test_wide_features_are_tfidf_over_a_capped_ngram_vocabulary(transformed):
+    """Lower-cased word 1-2-grams, the VOCAB most frequent kept (one OOV bucket for the rest), TF-IDF weights."""
+    import tensorflow_transform as tft
+
+    rows, data, transform_dir = transformed
+    vocab = [v.decode() for v in tft.TFTransformOutput(transform_dir).vocabulary_by_name("ngrams")]
+    assert len(vocab) == VOCAB and "what" in vocab and "what is" in vocab and "?" in vocab
+    assert all(v == v.lower() for v in vocab)
+    for row, d in zip(rows, data):
+        ids, weights = list(d["ngram_ids"]), list(d["ngram_weights"])
+        assert len(ids) == len(set(ids)) == len(weights) > 0 and min(weights) > 0
+        assert all(0 <= i <= VOCAB for i in ids)  # VOCAB: the out-of-vocabulary bucket
+        assert d["raw_text"].decode() == row["text"]
+        grams = {vocab[i] for i in ids if i < VOCAB}
+        words = re.sub(r"([^\w\s'])", r" \1 ", row["text"].lower()).split()  # punctuation is a token
+        assert grams <= set(words) | {" ".join(p) for p in zip(words, words[1:])}
+    # IDF: a rarer n-gram weighs more than "?" (in nearly every question) at the same count in a question.
+    q = vocab.index("?")
+    d = next(d for d in data if q in list(d["ngram_ids"]))
+    ids, weights = list(d["ngram_ids"]), list(d["ngram_weights"])
+    assert weights[ids.index(q)] == min(weights)

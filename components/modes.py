@@ -1,0 +1,39 @@
+"""The Trainer's choices that are pure logic (no TensorFlow): which model family, and which phase to keep.
+
+The thresholds `auto` uses come from the label-efficiency study (README, "The model"); they are config
+knobs (pipelines/config.py [trainer]), so a user with other data can move them.
+"""
+from __future__ import annotations
+
+AUTO, HEAD, WIDE_DEEP, FINE_TUNE = "auto", "head", "wide_deep", "fine_tune"
+MODES = (AUTO, HEAD, WIDE_DEEP, FINE_TUNE)
+
+
+def choose_mode(mode: str, n_train: int, hp: dict) -> tuple[str, str]:
+    """(the mode to train, why in words) for the configured `mode` and `n_train` training examples."""
+    if mode not in MODES:
+        raise ValueError(f"unknown trainer mode {mode!r}")
+    if mode != AUTO:
+        return mode, f"{mode}: set by trainer.mode"
+    fine, wide = hp["auto_fine_tune_min_examples"], hp["auto_wide_deep_min_examples"]
+    if n_train >= fine:
+        return FINE_TUNE, f"auto: {n_train} training examples >= {fine} (trainer.auto_fine_tune_min_examples)"
+    if n_train >= wide:
+        return WIDE_DEEP, f"auto: {n_train} training examples >= {wide} (trainer.auto_wide_deep_min_examples)"
+    return HEAD, (f"auto: {n_train} training examples, fewer than {min(fine, wide)} "
+                  f"(trainer.auto_fine_tune_min_examples / auto_wide_deep_min_examples)")
+
+
+def keep_phase2(phase1: dict, phase2: dict) -> tuple[bool, str]:
+    """Whether fine-tuning (phase 2) is kept over the head alone (phase 1), from their eval figures.
+
+    Each dict holds eval `accuracy` and `loss`. Phase 2 must be better: higher accuracy, or the same
+    accuracy at a lower loss. Never kept when worse on eval, nor when it did not move (ties keep phase 1,
+    the cheaper model to reason about).
+    """
+    a1, a2, l1, l2 = phase1["accuracy"], phase2["accuracy"], phase1["loss"], phase2["loss"]
+    if not (a2 == a2 and l2 == l2):  # NaN: the run diverged
+        return False, "phase 2 diverged (NaN on eval): kept phase 1"
+    if a2 > a1 or (a2 == a1 and l2 < l1):
+        return True, f"phase 2 kept: eval accuracy {a1:.4f} -> {a2:.4f}, loss {l1:.4f} -> {l2:.4f}"
+    return False, f"phase 2 dropped (not better on eval): accuracy {a1:.4f} -> {a2:.4f}, loss {l1:.4f} -> {l2:.4f}"

@@ -1,0 +1,31 @@
+"""components.modes: auto's choice and the fine-tuning keep-or-drop decision (pure logic)."""
+import pytest
+
+from components.modes import choose_mode, keep_phase2
+
+HP = {"auto_fine_tune_min_examples": 400, "auto_wide_deep_min_examples": 100}
+
+
+def test_auto_picks_by_training_examples_and_says_why():
+    assert choose_mode("auto", 80, HP)[0] == "head"
+    assert choose_mode("auto", 100, HP)[0] == "wide_deep"
+    mode, why = choose_mode("auto", 4361, HP)
+    assert mode == "fine_tune" and "4361" in why and "auto_fine_tune_min_examples" in why
+    assert choose_mode("auto", 399, {**HP, "auto_wide_deep_min_examples": 10**6})[0] == "head"
+
+
+def test_a_set_mode_is_kept_whatever_the_size():
+    for mode in ("head", "wide_deep", "fine_tune"):
+        assert choose_mode(mode, 10, HP) == (mode, f"{mode}: set by trainer.mode")
+    with pytest.raises(ValueError):
+        choose_mode("bogus", 10, HP)
+
+
+def test_phase2_is_kept_only_when_better_on_eval():
+    p1 = {"accuracy": 0.90, "loss": 0.30}
+    assert keep_phase2(p1, {"accuracy": 0.92, "loss": 0.35})[0]        # more accurate
+    assert keep_phase2(p1, {"accuracy": 0.90, "loss": 0.25})[0]        # as accurate, lower loss
+    assert not keep_phase2(p1, {"accuracy": 0.90, "loss": 0.30})[0]    # no better: the cheaper phase 1
+    assert not keep_phase2(p1, {"accuracy": 0.89, "loss": 0.10})[0]    # less accurate
+    kept, why = keep_phase2(p1, {"accuracy": float("nan"), "loss": float("nan")})
+    assert not kept and "diverged" in why
