@@ -44,6 +44,7 @@ def quick(both):
     return both[0], both[1]["trec"]
 
 
+@pytest.mark.slow  # the real encoder and heads, on a tiny budget
 def test_quick_mode_writes_both_datasets_tables_and_curves(both, data):
     result, tables = both
     assert tables["bbc"]["n_train_total"] == 150 and tables["bbc"]["n_test"] == 50
@@ -54,6 +55,7 @@ def test_quick_mode_writes_both_datasets_tables_and_curves(both, data):
         assert f"{name}: accuracy on {table['n_test']} held-out test examples" in result.stdout
 
 
+@pytest.mark.slow  # the real encoder and heads, on a tiny budget
 def test_auto_is_the_arm_the_pipelines_auto_picks(quick):
     from components.modes import choose_mode
 
