@@ -78,7 +78,7 @@ def references_line(s: RunSummary) -> str:
 
 def below_reference_reason(s: RunSummary) -> str:
     """Why a first model was refused, in words: which reference it did not beat, by how much."""
-    from components.push_gate import below_references
+    from components.gate_rules import below_references
 
     accuracy = s.metrics.get("accuracy", 0.0)
     missed = below_references(accuracy, s.references, s.reference_margin)
