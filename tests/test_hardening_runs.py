@@ -45,7 +45,8 @@ def base(tmp_path_factory):
     write_csv(str(root / "test" / "questions.csv"), test)
     runs = PipelineRuns(root, root / "data", root / "test",
                         extra=["--set", "beam.direct_running_mode=in_memory", "--set", "trainer.max_epochs=3",
-                               "--set", "gate.min_accuracy=0.0"])
+                               "--set", "gate.min_accuracy=0.0",
+                               "--set", "gate.beat_references=false"])  # a 3-epoch model; not the gate under test
     return {"runs": runs, "root": root, "train": train, "test": test}
 
 

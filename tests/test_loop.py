@@ -50,7 +50,7 @@ def loop(tmp_path_factory):
     write_csv(str(root / "test" / "questions.csv"), stratified(read_rows(TEST_CSV), 60, seed=1))
     runs = PipelineRuns(root, root / "data", root / "test", extra=[
         "--set", "beam.direct_running_mode=in_memory", "--set", "trainer.max_epochs=3",
-        "--set", "gate.min_accuracy=0.0"])
+        "--set", "gate.min_accuracy=0.0", "--set", "gate.beat_references=false"])  # 3 epochs
     runs.run()
     config = _config(runs)
     in_span = {r["text"] for r in span}

@@ -23,7 +23,8 @@ def portable_run(tmp_path_factory):
         runs = PipelineRuns(root, root / "data", root / "test",
                             extra=[f"--beam-arg={a}" for a in beam.args]
                             # What is tested is the runner path, not the model: a tiny slice, always pushed.
-                            + ["--set", "trainer.max_epochs=5", "--set", "gate.min_accuracy=0.0"])
+                            + ["--set", "trainer.max_epochs=5", "--set", "gate.min_accuracy=0.0",
+                               "--set", "gate.beat_references=false"])
         runs.run()
         runs.workers, runs.pool_log, runs.job_log = beam.workers_started(), beam.pool_log(), beam.job_log()
     return runs
