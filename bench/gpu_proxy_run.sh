@@ -13,7 +13,8 @@ done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 rc=0
 for mode in "" "--tf32" "--amp"; do
-  timeout 75 "$PY" bench/finetune_gpu_proxy.py --resources "$RES" --device cuda \
+  # -P: bench/ must not shadow the standard library (bench/profile.py vs the stdlib profile torch imports)
+  timeout 75 "$PY" -P bench/finetune_gpu_proxy.py --resources "$RES" --device cuda \
     --batch 32 256 --steps 300 --warmup 30 $mode || { echo "failed (rc $?): mode '${mode:-fp32}'" >&2; rc=1; }
 done
 exit $rc
