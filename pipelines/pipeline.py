@@ -224,6 +224,7 @@ def create_pipeline(
     # The simple baselines a first model must beat, measured on the Evaluator's gate splits.
     references = References(examples=example_gen.outputs["examples"], seed=config.trainer.seed).with_id(
         names.REFERENCES)
+    references.add_upstream_node(data_gate)  # it trains too: only on data the contract let through
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         # The newest span's eval split, plus the fixed held-out test set where there is one.
