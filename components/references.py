@@ -58,5 +58,6 @@ def References(
     references.set_float_custom_property(MAJORITY_ACCURACY, result[MAJORITY_ACCURACY])
     references.set_float_custom_property(TFIDF_ACCURACY, result[TFIDF_ACCURACY])
     references.set_int_custom_property(REFERENCE_EXAMPLES, result[REFERENCE_EXAMPLES])
+    fileio.makedirs(references.uri)  # the KFP launcher does not make output folders (the local runner does)
     with fileio.open(os.path.join(references.uri, "references.json"), "w") as f:
         json.dump(result, f, indent=2, sort_keys=True)

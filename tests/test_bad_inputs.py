@@ -5,6 +5,7 @@ The runs go through the CLI's own main() in this process (the CLI's start-up is 
 it would cost ~10 s a kind), in a work dir of their own whose serving/ holds the slice runs' model.
 """
 import os
+import sys
 
 import pytest
 
@@ -31,11 +32,15 @@ def work(slice_runs, tmp_path_factory):
 
 
 def _run(work, data, capfd):
+    from unittest import mock
+
     from ops import cli
 
     work_dir, test_dir = work
-    code = cli.main(["run", "--data", str(data), "--work-dir", work_dir, "--set", f"paths.test_data_dir={test_dir}",
-                     "--set", "beam.direct_running_mode=in_memory"])
+    # TFX's Beam executors hand sys.argv to absl's flag parser: pytest's own flags must not reach it.
+    with mock.patch.object(sys, "argv", ["transferline"]):
+        code = cli.main(["run", "--data", str(data), "--work-dir", work_dir, "--set",
+                         f"paths.test_data_dir={test_dir}", "--set", "beam.direct_running_mode=in_memory"])
     out, err = capfd.readouterr()
     return code, out, err
 
