@@ -41,7 +41,7 @@ def timed_calls(url, bodies):
 
 def main():
     from ops.serve import ModelServer
-    from pipelines.config import load_config
+    from pipelines.config_loading import load_config
 
     p = argparse.ArgumentParser()
     p.add_argument("--work-dir", required=True)

@@ -6,7 +6,8 @@ import os
 import sys
 
 from components.names import PROJECT_FILE
-from pipelines.config import Config, load_config
+from pipelines.config import Config
+from pipelines.config_loading import load_config
 
 
 def say(message: str) -> None:

@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def config_command(args) -> int:
-    from pipelines.config import to_toml
+    from pipelines.config_loading import to_toml
 
     print(to_toml(config_from(args)), end="")
     return 0

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipelines.config import load_config
+from pipelines.config_loading import load_config
 from ops.serve import ModelServer
 
 PREDICT = "/v1/models/transferline:predict"

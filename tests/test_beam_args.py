@@ -5,7 +5,7 @@ import pytest
 
 from components.errors import ConfigError
 from pipelines import beam_args
-from pipelines.config import load_config
+from pipelines.config_loading import load_config
 
 
 def _csv(path, n):

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from components.errors import ConfigError
-from pipelines.config import load_config, to_toml
+from pipelines.config_loading import load_config, to_toml
 
 
 def test_defaults_run_offline():

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO
 from ops.cli import main
-from pipelines.config import load_config
+from pipelines.config_loading import load_config
 
 TOPICS = os.path.join(REPO, "data", "chatterbot-topics", "prompts.csv")
 COLUMNS = ["--text-column", "prompt", "--label-column", "topic"]

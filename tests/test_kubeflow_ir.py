@@ -25,7 +25,7 @@ KNOBS = ["gate.min_accuracy=0.77", "gate.reference_margin=0.02", "trainer.hidden
 
 
 def compile_to(path, overrides=()):
-    from pipelines.config import load_config
+    from pipelines.config_loading import load_config
     from pipelines.kubeflow_runner import compile_pipeline
 
     return compile_pipeline(load_config(None, list(overrides)), str(path))
@@ -73,7 +73,7 @@ def test_parses_into_kfps_pipeline_spec_with_schema_2_1(compiled):
 
 
 def test_tasks_and_edges_equal_the_local_pipeline(compiled, encoder_dir):
-    from pipelines.config import load_config
+    from pipelines.config_loading import load_config
     from pipelines.pipeline import create_pipeline
 
     local = create_pipeline(load_config(), encoder_dir)
@@ -150,7 +150,7 @@ def test_knobs_land_where_the_components_read_them(compiled):
 
 def test_embedded_encoder_resolves_to_the_copy_baked_into_the_image():
     from components.encoder import embedded_encoder_dir
-    from pipelines.config import load_config
+    from pipelines.config_loading import load_config
     from pipelines.kubeflow_runner import kubeflow_pipeline
 
     pipeline = kubeflow_pipeline(load_config(None, ["kubeflow.encoder_handle=embedded"]))

@@ -21,7 +21,7 @@ TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_execut
 def kfp(tmp_path_factory):
     """One stand-in bucket, one compiled IR, one zygote; the whole pipeline once per KFP version, then
     TFX's entrypoint per version until its first failure."""
-    from pipelines.config import load_config
+    from pipelines.config_loading import load_config
     from pipelines.kubeflow_entrypoint import KEEP_MARKERS_FLAG, OUTPUTS_SPEC_FLAG
     from pipelines.kubeflow_runner import bake, compile_pipeline
 

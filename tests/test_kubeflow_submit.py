@@ -16,7 +16,7 @@ CLIENT_TIMEOUT = 180  # each CLI call is bounded; the fake stops itself after it
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
     """A compiled pipeline with a pipeline root of its own, shared by the tests (compiling takes ~15 s)."""
-    from pipelines.config import load_config
+    from pipelines.config_loading import load_config
     from pipelines.kubeflow_runner import compile_pipeline
 
     path = tmp_path_factory.mktemp("submit") / "pipeline.yaml"

@@ -83,7 +83,7 @@ def loop(tmp_path_factory):
 
 
 def _config(runs, *overrides):
-    from pipelines.config import load_config
+    from pipelines.config_loading import load_config
 
     return load_config(runs.config, ["serve.port=0", "monitor.min_requests=100", *overrides])
 
@@ -163,7 +163,7 @@ def test_add_span_refuses_a_bad_csv_and_lands_a_good_one(loop, tmp_path):
 
 def test_study_active_quick_writes_its_outputs(tmp_path):
     from ops.study_active import run_active
-    from pipelines.config import load_config
+    from pipelines.config_loading import load_config
 
     result = run_active(load_config(None, [f"active.out_dir={tmp_path}", "active.step=50"]), quick=True)
     assert os.path.getsize(result["png_path"]) > 1000

@@ -136,7 +136,7 @@ def test_labels_to_reach():
 
 def test_config_knobs_are_checked():
     from components.errors import ConfigError
-    from pipelines.config import load_config
+    from pipelines.config_loading import load_config
 
     with pytest.raises(ConfigError, match="monitor.min_requests"):
         load_config(None, ["monitor.min_requests=500"])

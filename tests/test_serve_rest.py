@@ -12,7 +12,7 @@ from ops.rest_api import Route, html_page, route
 from ops.rest_json import ApiError, parse
 from ops.rest_writer import decimal, dumps, error_body
 from ops.serve_model import HTTP_STATUS, _op_message
-from pipelines.config import load_config
+from pipelines.config_loading import load_config
 
 P = "/v1/models/m:predict"
 

@@ -147,7 +147,7 @@ def test_run_study_hands_every_arm_the_same_subset(data, monkeypatch):
     """run_study in process, with the encoder and every arm's fit replaced by recorders."""
     from components import encoder
     from ops import study, study_fits
-    from pipelines.config import load_config
+    from pipelines.config_loading import load_config
 
     seen = {"use_head": [], "wide_deep": [], "fine_tune": [], "tfidf_lr": []}
     monkeypatch.setattr(study, "embed", lambda config, texts, log: np.arange(len(texts), dtype=float)[:, None])
