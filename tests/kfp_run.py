@@ -28,6 +28,7 @@ class TaskRun:
     command: list[str] = field(default_factory=list)
     launch_error: str = ""
     outputs: dict = field(default_factory=dict)  # key -> MLMD id
+    repaired: bool = False      # the log (whole, not only its kept tail) has our entrypoint's repair line
 
     @property
     def ok(self) -> bool:
@@ -187,7 +188,9 @@ def run_pipeline(package: str, version: KfpVersion, bucket: LocalBucket, workdir
             log_path = os.path.join(pod, "task.log")
             run.returncode = zygote.run(module, args, env or {}, pod, log_path, bucket.root)
             with open(log_path, errors="replace") as f:
-                run.log = f.read()[-8000:]
+                whole = f.read()
+            run.log = whole[-8000:]
+            run.repaired = "executor input repaired for open-source KFP" in whole
             if run.returncode == 0:
                 merged = merge_outputs(ei["outputs"]["artifacts"], read_executor_output(ei["outputs"]["outputFile"]))
                 for key, artifact in merged.items():

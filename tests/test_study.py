@@ -72,7 +72,7 @@ def test_auto_is_the_arm_the_pipelines_auto_picks(quick):
 def test_writes_a_png_learning_curve(quick, data):
     from PIL import Image
 
-    path = data / "out" / "label_efficiency.png"
+    path = data / "out" / "trec" / "label_efficiency.png"  # one folder per dataset
     with Image.open(path) as image:
         assert image.format == "PNG"
         width, height = image.size
