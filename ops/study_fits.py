@@ -45,28 +45,19 @@ def _fit_info(history, fit, hold):
 
 def fit_use_head(x, y, n_classes, x_test, hp, seed, split):
     """Returns (test predictions, info, the trained model: fine_tune's phase 1)."""
-    import tf_keras
-
-    from components.model import build_model
-
-    fit, hold = split
-    tf_keras.backend.clear_session()
-    tf_keras.utils.set_random_seed(hp["seed"] + seed)
-    model = build_model("head", x.shape[1], n_classes, 1, hp)
-    history = model.fit(x[fit], y[fit], validation_data=(x[hold], y[hold]), epochs=hp["max_epochs"],
-                        batch_size=hp["batch_size"], verbose=0,
-                        callbacks=[_early_stopping(hp["early_stopping_patience"])])
-    return _predict(model, x_test), _fit_info(history, fit, hold), model
+    model, info = train_head(x, y, n_classes, hp, seed, split)
+    return _predict(model, x_test), info, model
 
 
-def train_head(x, y, n_classes, hp, seed):
-    """(the trained head, info): the head early-stopped on a stratified holdout (`study active`'s learner)."""
+def train_head(x, y, n_classes, hp, seed, split=None):
+    """(the trained head, info): the head early-stopped on the holdout of ``split`` (fit, hold), by default a
+    stratified one (`study active`'s learner)."""
     import tf_keras
 
     from components.model import build_model
     from ops.study import split_holdout
 
-    fit, hold = split_holdout(y, seed)
+    fit, hold = split or split_holdout(y, seed)
     tf_keras.backend.clear_session()
     tf_keras.utils.set_random_seed(hp["seed"] + seed)
     model = build_model("head", x.shape[1], n_classes, 1, hp)

@@ -168,12 +168,19 @@ def _evaluation(uri: str, class_names: list[str]):
     return metrics, per_class, failures
 
 
-def _warm_start(outputs) -> str:
-    path = os.path.join(outputs[names.MODEL_RUN][0].uri, names.WARM_START_FILE)
+def _model_run_json(outputs, file_name: str) -> dict | None:
+    """A JSON file the Trainer wrote into its model_run artifact (None if it wrote none)."""
+    path = os.path.join(outputs[names.MODEL_RUN][0].uri, file_name)
     if not os.path.exists(path):
-        return ""
+        return None
     with open(path) as f:
-        info = json.load(f)
+        return json.load(f)
+
+
+def _warm_start(outputs) -> str:
+    info = _model_run_json(outputs, names.WARM_START_FILE)
+    if info is None:
+        return ""
     if not info.get("warm_start"):
         return info.get("reason", "fresh start")
     served = outputs.get(names.SERVED_MODEL_OUT)
@@ -181,11 +188,9 @@ def _warm_start(outputs) -> str:
 
 
 def _trainer_mode(outputs) -> str:
-    path = os.path.join(outputs[names.MODEL_RUN][0].uri, names.TRAINING_FILE)
-    if not os.path.exists(path):
+    info = _model_run_json(outputs, names.TRAINING_FILE)
+    if info is None:
         return ""
-    with open(path) as f:
-        info = json.load(f)
     line = f"{info['mode']} ({info['why']})"
     return f"{line}; {info['decision']}" if info.get("decision") else line
 
