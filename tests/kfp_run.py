@@ -28,7 +28,7 @@ class TaskRun:
     command: list[str] = field(default_factory=list)
     launch_error: str = ""
     outputs: dict = field(default_factory=dict)  # key -> MLMD id
-    repaired: bool = False      # the log (whole, not only its kept tail) has our entrypoint's repair line
+    repaired: str = ""          # our entrypoint's repair line, from the whole log (``log`` keeps its tail)
 
     @property
     def ok(self) -> bool:
@@ -190,7 +190,8 @@ def run_pipeline(package: str, version: KfpVersion, bucket: LocalBucket, workdir
             with open(log_path, errors="replace") as f:
                 whole = f.read()
             run.log = whole[-8000:]
-            run.repaired = "executor input repaired for open-source KFP" in whole
+            run.repaired = next((line for line in whole.splitlines()
+                                 if "executor input repaired for open-source KFP" in line), "")
             if run.returncode == 0:
                 merged = merge_outputs(ei["outputs"]["artifacts"], read_executor_output(ei["outputs"]["outputFile"]))
                 for key, artifact in merged.items():

@@ -73,7 +73,7 @@ def test_every_task_runs_green_with_our_entrypoint(kfp, version):
     given = transform["inputs"]["artifacts"]["examples"]["artifacts"][0]
     assert given["type"] == {"instanceSchema": ""} and given["name"].isdigit()
     assert ("executor-logs" in transform["outputs"]["artifacts"]) == VERSIONS[version].executor_logs
-    assert '"types restored": ["examples", "schema"]' in runs["Transform"].log
+    assert '"types restored": ["examples", "schema"]' in runs["Transform"].repaired
 
 
 @pytest.mark.parametrize("version", list(VERSIONS))
