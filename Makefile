@@ -39,8 +39,11 @@ encoder: $(STAMP)
 run: encoder
 	$(VENV)/bin/transferline run $(ARGS)
 
+# Two xdist workers, a file at a time, longest first (tests/conftest.py): one pipeline run keeps under one
+# core busy, so two at once use a 2-core machine. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: encoder
-	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -57,7 +60,7 @@ PY310_SWAPS := fastavro|pillow|pymongo|regex|rpds-py|tornado|tomli|exceptiongrou
 lock:
 	rm -rf /tmp/transferline-lock && $(PYTHON) -m venv /tmp/transferline-lock
 	/tmp/transferline-lock/bin/pip install --quiet --upgrade pip==24.2
-	/tmp/transferline-lock/bin/pip install --ignore-requires-python setuptools==69.5.1 wheel==0.45.1 pytest \
+	/tmp/transferline-lock/bin/pip install --ignore-requires-python setuptools==69.5.1 wheel==0.45.1 pytest pytest-xdist \
 	  $$(sed -n '/^dependencies = \[/,/^\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"' | sed 's/tensorflow-hub==0.16.1/tensorflow-hub==0.15.0/')
 	/tmp/transferline-lock/bin/pip install --no-deps tensorflow-hub==0.16.1
 	{ sed -n '/^#/p' requirements.lock; echo setuptools==69.5.1; echo wheel==0.45.1; \

@@ -6,7 +6,8 @@
       batched encoder on texts of the same corpus
   P4  served model vs the encoder alone: single-text p50 and p99 latency, batch-64 throughput; in-process
       (the SavedModel's serving_default signature) and through `transferline serve` (HTTP on loopback)
-  P5  scaling: first-run wall time at 100k and 200k rows / at 25k (bench/corpus.py: TREC recombined)
+  P5  scaling: first-run wall time at 100k and 200k rows / at 25k (bench/corpus.py: TREC recombined; the
+      same trainer.mode as P1)
   P6  peak RSS of the largest process at 200k rows / at 25k
 Every pipeline run is profiled by phase (bench/profile.py): wall s, CPU s and peak RSS per component.
 Peak RSS of a run: its largest single process (the runner or a Beam worker), measured by a small launcher so
@@ -216,7 +217,9 @@ def main():
         for n in sizes:
             print(f"P3/P5/P6: first run on {n:,} rows (bench/corpus.py) ...", file=sys.stderr, flush=True)
             data = corpus.write(n, os.path.join(tmp, f"corpus-{n}"))
-            r["runs"][f"rows_{n}"] = pipeline_run(os.path.join(tmp, f"run-{n}"), data, args.test_data)
+            # The same trainer as P1: these measure the data path's scaling; phase 2 (fine_tune) on this
+            # recombined corpus would be most of the time and is measured by bench/finetune_speed.py.
+            r["runs"][f"rows_{n}"] = pipeline_run(os.path.join(tmp, f"run-{n}"), data, args.test_data, *head)
             save(r, args.out + ".partial")  # what is measured so far, should a later step fail
 
         print("P1/P3/P4: the encoder alone and the served model, in-process ...", file=sys.stderr, flush=True)

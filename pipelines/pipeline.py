@@ -110,6 +110,10 @@ def eval_config(config: Config, n_classes: int) -> tfma.EvalConfig:
             absolute={"value": -config.gate.max_accuracy_drop - 1e-10}))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
+            # Named, so TFMA loads each model once through its signatures. Left unset, TFMA's get_model_type
+            # (tensorflow_model_analysis/utils/model_util.py, 0.47) first revives the model as a whole Keras
+            # model (encoder included) only to learn its type, then loads it again as Keras for the evaluation.
+            model_type=tfma.TF_GENERIC,
             signature_name=names.SERVING_EXAMPLES,
             preprocessing_function_names=[names.TRANSFORM_FEATURES],
             label_key=names.LABEL_ID,

@@ -13,6 +13,19 @@ TRAIN_CSV = os.path.join(REPO, "data", "trec", "span-1", "questions.csv")
 TEST_CSV = os.path.join(REPO, "data", "trec-test", "questions.csv")
 
 
+# `make test` runs two xdist workers, a file each at a time (`--dist loadfile`, in this order): longest
+# first, so that neither worker is left with a long file at the end. Minutes measured on 2 cores; the
+# files not named here are each under a minute.
+LONGEST_FIRST = ("test_retraining", "test_kubeflow_local", "test_bad_inputs", "test_pipeline_e2e",
+                 "test_own_data", "test_report", "test_portable_runner", "test_hardening_runs", "test_loop",
+                 "test_serve", "test_study", "test_trainer_modes")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: file order kept
+
+
 def read_rows(path):
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
@@ -74,6 +87,26 @@ def run_cli(*args, timeout=1500):
                           timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
+def made_once(tmp_path_factory, name, make):
+    """make(root) once per test session, even with `make test`'s xdist workers (each its own process): the
+    first worker to ask makes it under a file lock and pickles it; another asking meanwhile waits, then
+    loads it (xdist's documented pattern for session fixtures). Without workers: a plain call."""
+    import fcntl
+    import pickle
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return make(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent  # this session's, common to its workers
+    done = shared / f"{name}.pickle"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        value = make(tmp_path_factory.mktemp(name))
+        done.write_bytes(pickle.dumps(value))
+        return value
+
+
 class PipelineRuns:
     """One work dir and the results of the `transferline run`s made in it."""
 
@@ -115,13 +148,16 @@ class PipelineRuns:
 
 @pytest.fixture(scope="session")
 def slice_runs(tmp_path_factory):
+    return made_once(tmp_path_factory, "slice", _slice_runs)
+
+
+def _slice_runs(root):
     """A small real slice (300 training questions, 200 test questions), run four times, all here so that
     no test depends on another's order:
     0. first run (pushes v1); 1. the same again (fully cached); 2. an impossible accuracy bound (not
     blessed); 3. a changed gate: the Evaluator re-runs on a cached 'first model' baseline while v1 is
     served, so PushGate finds it stale and the runner compares again with v1 (not pushed twice).
     Tests must not add runs here: copy `served_copy` for a work dir of your own."""
-    root = tmp_path_factory.mktemp("slice")
     write_csv(str(root / "data" / "span-1" / "questions.csv"), stratified(read_rows(TRAIN_CSV), 300))
     write_csv(str(root / "test" / "questions.csv"), stratified(read_rows(TEST_CSV), 200, seed=1))
     runs = PipelineRuns(root, root / "data", root / "test",
@@ -144,8 +180,11 @@ def served_copy(runs, work_dir):
 
 @pytest.fixture(scope="session")
 def full_run(tmp_path_factory):
-    """The default config (multi-processing DirectRunner) on all of TREC's training questions."""
-    root = tmp_path_factory.mktemp("full")
+    return made_once(tmp_path_factory, "full", _full_run)
+
+
+def _full_run(root):
+    """The default config (Beam mode `auto`: in_memory at this size) on all of TREC's training questions."""
     runs = PipelineRuns(root, os.path.join(REPO, "data", "trec"), os.path.join(REPO, "data", "trec-test"))
     runs.run()
     return runs
