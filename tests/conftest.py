@@ -17,9 +17,8 @@ TEST_CSV = os.path.join(REPO, "data", "trec-test", "questions.csv")
 # first, so that neither worker is left with a long file at the end. Measured 2026-12-07 (minutes of
 # fixture setup, both workers busy): retraining 9.3, kubeflow_local 6.1, pipeline_e2e 3.4, bad_inputs 2.9,
 # own_data 2.7, portable_runner 2.4, study 2.0, hardening_runs 1.6, loop 1.5; every other file under one.
-LONGEST_FIRST = ("test_retraining", "test_kubeflow_local", "test_bad_inputs", "test_pipeline_e2e",
-                 "test_own_data", "test_report", "test_portable_runner", "test_hardening_runs", "test_loop",
-                 "test_serve", "test_study", "test_trainer_modes")
+LONGEST_FIRST = ("test_retraining", "test_kubeflow_local", "test_pipeline_e2e", "test_bad_inputs",
+                 "test_own_data", "test_portable_runner", "test_study", "test_hardening_runs", "test_loop")
 
 
 def pytest_collection_modifyitems(config, items):
