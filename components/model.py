@@ -55,6 +55,10 @@ class WideLinear(tf_keras.layers.Layer):
 
 
 def compile_model(model: tf_keras.Model, learning_rate: float) -> tf_keras.Model:
+    # Keras' own steps, not autograph-converted: under the default strategy (CPU) fit's first trace would
+    # convert ~1,000 Keras functions (~10 s per Trainer; MirroredStrategy runs them unconverted too).
+    for step in ("train_step", "test_step", "predict_step"):
+        setattr(model, step, tf.autograph.experimental.do_not_convert(getattr(model, step)))
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
@@ -146,6 +150,7 @@ def _serving_outputs(probabilities, class_names):
 
 
 def _signatures(model, mode, tft_output):
+    # autograph=False: nothing here branches on a tensor, and converting the model's layers costs seconds.
     model.tft_layer = tft_output.transform_features_layer()
     class_names = tf.constant([v.decode() for v in tft_output.vocabulary_by_name(names.LABEL_VOCAB)])
     raw_spec = tft_output.raw_feature_spec()
@@ -157,15 +162,15 @@ def _signatures(model, mode, tft_output):
         transformed = model.tft_layer(raw)
         return _serving_outputs(model({k: transformed[k] for k in input_keys(mode)}), class_names)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.TEXT)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.TEXT)], autograph=False)
     def serve_text(text):
         return predict({names.TEXT: tf.reshape(text, [-1, 1])})
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.EXAMPLES_INPUT)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.EXAMPLES_INPUT)], autograph=False)
     def serve_examples(examples):
         return predict(tf.io.parse_example(examples, request_spec))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.EXAMPLES_INPUT)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=names.EXAMPLES_INPUT)], autograph=False)
     def transform_features(examples):
         return model.tft_layer(tf.io.parse_example(examples, raw_spec))
 
@@ -177,8 +182,12 @@ def _signatures(model, mode, tft_output):
 
 
 def export(model: tf_keras.Model, mode: str, tft_output, path: str, encoder_handle: str) -> None:
-    """Saves `model` for TF Serving, with what the next run's warm start needs in assets.extra."""
-    model.save(path, save_format="tf", signatures=_signatures(model, mode, tft_output))
+    """Saves `model` for TF Serving, with what the next run's warm start needs in assets.extra.
+
+    save_traces=False: Keras reloads the model from its layers' configs; their call traces are for nobody
+    (serving and TFMA use the signatures) and cost seconds to make.
+    """
+    model.save(path, save_format="tf", signatures=_signatures(model, mode, tft_output), save_traces=False)
     info = {"mode": mode, "encoder_handle": encoder_handle, "layers_with_weights": _layers_with_weights(model)}
     tf.io.gfile.makedirs(os.path.dirname(os.path.join(path, names.MODEL_INFO)))
     with tf.io.gfile.GFile(os.path.join(path, names.MODEL_INFO), "w") as f:

@@ -69,6 +69,14 @@ def warm_start_encoder(model: tf_keras.Model, base_model: str | None, handle: st
     return "encoder: from the served fine-tuned encoder"
 
 
+def training_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over every local GPU; without one, the default strategy: MirroredStrategy on the CPU
+    makes a multi-device iterator per pass over the data (~0.13 s each: 2 per epoch, most of a small fit)."""
+    if tf.config.list_logical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def _dataset(fn_args, files, tft_output, batch_size, shuffle, seed, keys):
     dataset = fn_args.data_accessor.tf_dataset_factory(
         files,
@@ -126,8 +134,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     record = {"mode": mode, "why": why, "n_train": n_train}
     logging.info("Trainer mode %s (%s)", mode, why)
 
-    # MirroredStrategy uses every local GPU when there are any, else the CPU.
-    strategy = tf.distribute.MirroredStrategy()
+    strategy = training_strategy()
     replicas = strategy.num_replicas_in_sync
     keys = models.input_keys("head" if mode == FINE_TUNE else mode)
     train = _dataset(fn_args, fn_args.train_files, tft_output, hp["batch_size"] * replicas, True, hp["seed"], keys)

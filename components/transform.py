@@ -10,6 +10,16 @@ import tensorflow_transform as tft
 
 from components import names
 
+_ENCODERS = {}  # handle -> the loaded encoder, for this process
+
+
+def _load_once(handle: str):
+    """tf.Transform traces preprocessing_fn ~10 times a run, each asking for the encoder: loading it each
+    time was ~4 s of a small run's Transform. The object is immutable (frozen weights), so one serves all."""
+    if handle not in _ENCODERS:
+        _ENCODERS[handle] = hub.load(handle)
+    return _ENCODERS[handle]
+
 
 def ngram_tfidf(text: tf.Tensor, ngram_max: int, vocab_size: int):
     """Word 1..ngram_max-grams of lower-cased text (punctuation split off as tokens), as TF-IDF.
@@ -35,7 +45,7 @@ def preprocessing_fn(inputs, custom_config):
     import tensorflow_text  # noqa: F401  (registers SentencePiece ops in every Beam worker)
 
     handle = custom_config["encoder_handle"]
-    encoder = tft.make_and_track_object(lambda: hub.load(handle), name="encoder")
+    encoder = tft.make_and_track_object(lambda: _load_once(handle), name="encoder")
     text = tf.reshape(inputs[names.TEXT], [-1])
     label = tf.reshape(inputs[names.LABEL], [-1])
     # Every class of the contract is in the vocabulary, even one this run's spans lack (a small or

@@ -27,7 +27,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.utils import io_utils
 
 from components import model as model_module
-from components import modes, names, spans
+from components import metrics, modes, names, spans
 from components import trainer as trainer_module
 from components import transform as transform_module
 from components.data_gate import DataGate
@@ -122,7 +122,9 @@ def eval_config(config: Config, n_classes: int) -> tfma.EvalConfig:
         metrics_specs=[
             tfma.MetricsSpec(metrics=[
                 tfma.MetricConfig(class_name="ExampleCount"),
-                tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold),
+                # Keras' metric, run without autograph (components/metrics.py): same name, values and keys.
+                tfma.MetricConfig(class_name="SparseCategoricalAccuracy", module=metrics.__name__,
+                                  threshold=accuracy_threshold),
                 tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
             ]),
             tfma.MetricsSpec(

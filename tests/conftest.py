@@ -13,12 +13,13 @@ TRAIN_CSV = os.path.join(REPO, "data", "trec", "span-1", "questions.csv")
 TEST_CSV = os.path.join(REPO, "data", "trec-test", "questions.csv")
 
 
-# `make test` runs two xdist workers, a file each at a time (`--dist loadfile`, in this order): longest
-# first, so that neither worker is left with a long file at the end. Measured 2026-12-07 (minutes of
-# fixture setup, both workers busy): retraining 9.3, kubeflow_local 6.1, pipeline_e2e 3.4, bad_inputs 2.9,
-# own_data 2.7, portable_runner 2.4, study 2.0, hardening_runs 1.6, loop 1.5; every other file under one.
-LONGEST_FIRST = ("test_retraining", "test_kubeflow_local", "test_pipeline_e2e", "test_bad_inputs",
-                 "test_own_data", "test_portable_runner", "test_study", "test_hardening_runs", "test_loop")
+# `make test` runs xdist workers, a file each at a time (`--dist loadfile`, in this order): longest first,
+# so that no worker is left with a long file at the end. Measured 2026-12-07 after the Trainer's fixed cost
+# was cut (seconds of fixture setup, two workers busy): retraining 302, pipeline_e2e 173 (+ the shared
+# slice runs, 139), kubeflow_local 162, portable_runner 109, own_data 98, study 75, hardening_runs 72,
+# loop 70; every other file under one minute.
+LONGEST_FIRST = ("test_retraining", "test_pipeline_e2e", "test_kubeflow_local", "test_portable_runner",
+                 "test_own_data", "test_study", "test_hardening_runs", "test_loop")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -59,3 +59,20 @@ def test_transform_features_signature_gives_label_ids(trained):
     classes = [c.decode() for c in model.signatures["serving_default"](
         text=tf.constant(["x"]))["classes"].numpy()[0]]
     assert classes[int(out["label_id"].numpy()[0])] == "HUM"
+
+
+def test_mirrored_strategy_the_gpu_path_trains_the_same_model(trained, slice_runs, encoder_dir, tmp_path,
+                                                              monkeypatch):
+    """With GPUs the Trainer uses MirroredStrategy (CI has none): forced here on the CPU, it must train the
+    very model the default strategy trained (same seed, same data)."""
+    import tensorflow_text  # noqa: F401
+
+    from components import trainer
+    from trainer_runs import train
+
+    monkeypatch.setattr(trainer, "training_strategy", tf.distribute.MirroredStrategy)
+    mirrored = train(slice_runs, tmp_path, encoder_dir, mode="head", max_epochs=3, hidden_units=32, seed=7)
+    texts = tf.constant(["Who is the president of Peru ?", "How far is the moon ?", "What is a golden parachute ?"])
+    outputs = [tf.saved_model.load(t.serving_model_dir).signatures["serving_default"](text=texts)["probabilities"]
+               for t in (trained, mirrored)]
+    np.testing.assert_allclose(outputs[0].numpy(), outputs[1].numpy(), atol=1e-5)
