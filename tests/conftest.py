@@ -80,12 +80,37 @@ def stratified(rows, n, seed=0):
 
 
 def run_cli(*args, timeout=1500):
-    """`transferline ARGS` in a fresh process, as a user runs it; returns the CompletedProcess."""
+    """`transferline ARGS` in a new process, as a user runs it; returns the CompletedProcess. The process is
+    forked from this worker's zygote (tests/zygote.py: TF/TFX already imported, ~12 CPU s saved a call)."""
     import subprocess
     import sys
+    import tempfile
 
-    return subprocess.run([sys.executable, "-m", "ops.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    command = [sys.executable, "-m", "ops.cli", *args]
+    zygote = _zygote()
+    if not zygote.accepts(env):
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
+        code = zygote.run("ops.cli", list(args), env, os.getcwd(), out, err, timeout=timeout)
+        with open(out, encoding="utf-8", errors="replace") as o, open(err, encoding="utf-8", errors="replace") as e:
+            return subprocess.CompletedProcess(command, code, o.read(), e.read())
+
+
+_ZYGOTE = []
+
+
+def _zygote():
+    """This process's zygote, started on first use, stopped when the process exits."""
+    if not _ZYGOTE:
+        import atexit
+
+        from zygote import Zygote
+
+        _ZYGOTE.append(Zygote({"PYTHONWARNINGS": "ignore"}))
+        atexit.register(_ZYGOTE[0].close)
+    return _ZYGOTE[0]
 
 
 def made_once(tmp_path_factory, name, make):

@@ -24,7 +24,7 @@ are synthesized: every directory under an artifact lists as a zero-byte `<dir>/`
 What this cannot prove: TF's real GCS filesystem (which markers it writes, gs:// auth, consistency),
 the GCS client's listing and deletes (GcsStore), the real image and Python 3.10, Argo/Kubernetes
 (pod specs, retries, volumes), KFP's cache and UI. Tasks run as the IR's command and args in a process
-forked from a pre-imported interpreter (tests/kfp_zygote.py), not in a fresh `python` each.
+forked from a pre-imported interpreter (tests/zygote.py), not in a fresh `python` each.
 """
 from __future__ import annotations
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,8 +12,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from kfp_faithful import BUCKET, LAUNCHER_OUTPUTS, KfpVersion, LaunchError, LocalBucket, Mlmd, launcher_download
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from zygote import Zygote
 
 
 @dataclass
@@ -130,29 +127,6 @@ def merge_outputs(provisioned: dict, reported: dict) -> dict:
     return merged
 
 
-class Zygote:
-    """tests/kfp_zygote.py as a subprocess: one forked child per task."""
-
-    def __init__(self, env: dict):
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "kfp_zygote.py")], text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=HERE,
-                                     env={**os.environ, **env, "PYTHONPATH": os.pathsep.join(
-                                         [HERE, os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")])})
-
-    def run(self, module: str, argv: list[str], env: dict, cwd: str, log: str, standin: str | None) -> int:
-        self.proc.stdin.write(json.dumps({"module": module, "argv": argv, "env": env, "cwd": cwd, "log": log,
-                                          "standin": standin}) + "\n")
-        self.proc.stdin.flush()
-        for line in self.proc.stdout:
-            if line.startswith('{"returncode"'):
-                return json.loads(line)["returncode"]
-        raise RuntimeError("kfp_zygote.py died")
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-
-
 def run_pipeline(package: str, version: KfpVersion, bucket: LocalBucket, workdir: str, zygote: Zygote, *,
                  run_root: str, run_id: str = "run-1", env: dict | None = None, entrypoint: str | None = None,
                  strip_args: tuple = (), markers_fixed: bool = False, log=print) -> tuple[dict[str, TaskRun], Mlmd]:
@@ -186,7 +160,8 @@ def run_pipeline(package: str, version: KfpVersion, bucket: LocalBucket, workdir
                     del args[i:i + 1 + takes_value]
             run.command = ["python", "-m", module, *args]
             log_path = os.path.join(pod, "task.log")
-            run.returncode = zygote.run(module, args, env or {}, pod, log_path, bucket.root)
+            run.returncode = zygote.run(module, args, {**zygote.env, **(env or {})}, pod, log_path,
+                                        standin=bucket.root)
             with open(log_path, errors="replace") as f:
                 whole = f.read()
             run.log = whole[-8000:]

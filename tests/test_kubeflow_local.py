@@ -10,7 +10,8 @@ import pytest
 from conftest import TEST_CSV, TRAIN_CSV, read_rows, stratified, write_csv
 from components import names
 from kfp_faithful import VERSIONS, LocalBucket
-from kfp_run import Zygote, container, load_spec, run_pipeline, task_order
+from kfp_run import container, load_spec, run_pipeline, task_order
+from zygote import Zygote
 
 pytestmark = pytest.mark.slow
 
