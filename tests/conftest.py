@@ -79,17 +79,18 @@ def stratified(rows, n, seed=0):
     return picked
 
 
-def run_cli(*args, timeout=1500):
+def run_cli(*args, timeout=1500, fresh=False):
     """`transferline ARGS` in a new process, as a user runs it; returns the CompletedProcess. The process is
-    forked from this worker's zygote (tests/zygote.py: TF/TFX already imported, ~12 CPU s saved a call)."""
+    forked from this worker's zygote (tests/zygote.py: TF/TFX already imported, ~12 CPU s saved a call);
+    `fresh`: a new interpreter instead, for a test of what the CLI imports or when."""
     import subprocess
     import sys
     import tempfile
 
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     command = [sys.executable, "-m", "ops.cli", *args]
-    zygote = _zygote()
-    if not zygote.accepts(env):
+    zygote = None if fresh else _zygote()
+    if zygote is None or not zygote.accepts(env):
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     with tempfile.TemporaryDirectory() as tmp:
         out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")

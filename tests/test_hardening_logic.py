@@ -148,7 +148,7 @@ def test_a_second_run_is_refused_within_seconds(tmp_path):
 
     with exclusive(str(tmp_path)):
         started = time.monotonic()
-        result = run_cli("retrain", "--work-dir", str(tmp_path), timeout=120)
+        result = run_cli("retrain", "--work-dir", str(tmp_path), timeout=120, fresh=True)  # nothing preloaded
         seconds = time.monotonic() - started
     assert result.returncode == 5 and "another transferline run or rollback is using" in result.stderr
     assert "Traceback" not in result.stderr

@@ -9,6 +9,7 @@ here runs a TF op before forking, so each child starts TF afresh. Only third-par
 preloaded: our modules, tensorflow_text and tensorflow_hub (whose import registers ops the encoder needs)
 are imported by the child itself, so a missing import still fails the test.
 """
+import gc
 import json
 import os
 import runpy
@@ -66,6 +67,9 @@ def child(req: dict) -> int:
 
 
 def serve() -> int:
+    # The preloaded objects in the permanent generation: a child's collections never walk (or write to, so
+    # copy) them, as the gc module's documentation advises for fork without exec.
+    gc.freeze()
     out = sys.stdout
     for line in sys.stdin:
         req = json.loads(line)
