@@ -89,7 +89,7 @@ def run_cli(*args, timeout=1500, fresh=False):
 
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     command = [sys.executable, "-m", "ops.cli", *args]
-    zygote = None if fresh else _zygote()
+    zygote = None if fresh or os.environ.get("TEST_FRESH_CLI") else _zygote()
     if zygote is None or not zygote.accepts(env):
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     with tempfile.TemporaryDirectory() as tmp:

@@ -161,7 +161,7 @@ def run_pipeline(package: str, version: KfpVersion, bucket: LocalBucket, workdir
             run.command = ["python", "-m", module, *args]
             log_path = os.path.join(pod, "task.log")
             run.returncode = zygote.run(module, args, {**zygote.env, **(env or {})}, pod, log_path,
-                                        standin=bucket.root)
+                                        standin=bucket.root, fast_exit=True)
             with open(log_path, errors="replace") as f:
                 whole = f.read()
             run.log = whole[-8000:]
