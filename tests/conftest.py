@@ -15,9 +15,9 @@ TEST_CSV = os.path.join(REPO, "data", "trec-test", "questions.csv")
 
 # `make test` runs xdist workers, a file each at a time (`--dist loadfile`, in this order): longest first,
 # so that no worker is left with a long file at the end. Measured 2026-12-07 from a fresh clone (seconds of
-# fixture setup, three workers busy): retraining 469, pipeline_e2e 236 (+ the shared slice runs, 220),
-# kubeflow_local 227, portable_runner 184, own_data 140, study 96, hardening_runs 80, loop 70; every other
-# file under one minute.
+# fixture setup, four workers busy): retraining 452, pipeline_e2e 296 (the full TREC run) + 194 (the
+# shared slice runs), kubeflow_local 284, portable_runner 178, hardening_runs 177, own_data
+# 135, loop 131, study 128; every other file under one minute.
 LONGEST_FIRST = ("test_retraining", "test_pipeline_e2e", "test_kubeflow_local", "test_portable_runner",
                  "test_own_data", "test_study", "test_hardening_runs", "test_loop")
 
