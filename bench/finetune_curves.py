@@ -80,46 +80,50 @@ def main():
     x, x_test = vectors[:len(y)], vectors[len(y):]
     handle = resolve_handle(config.encoder.handle, None, log=lambda m: None)
     batch = hp["fine_tune_batch_size"]
+    test_list = list(test_texts)
+
+    def test_accuracy(m, inputs):
+        return float((study_fits._predict(m, inputs) == y_test).mean())
+
     runs = []
     for seed in range(args.seeds):
         fit, hold = split = study.split_holdout(y, seed)
         head, _ = study_fits.train_head(x, y, len(classes), hp, seed, split)
-        head_accuracy = float((study_fits._predict(head, x_test) == y_test).mean())  # phase 1 alone
+        head_accuracy = test_accuracy(head, x_test)  # phase 1 alone
         model = build_fine_tune(head, handle, hp)
+        rate, loss = hp["fine_tune_learning_rate"], None
         if args.schedule == "decay":
             total = args.epochs * int(np.ceil(len(fit) / batch))
             warm = max(1, total // 10)
-            rate = tf_keras.optimizers.schedules.PolynomialDecay(args.peak, total - warm, 0.0)
+            decay = tf_keras.optimizers.schedules.PolynomialDecay(args.peak, total - warm, 0.0)
 
             class WarmThenDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
                 def __call__(self, step):
                     step = tf.cast(step, tf.float32)
-                    return tf.where(step < warm, args.peak * step / warm, rate(step - warm))
+                    return tf.where(step < warm, args.peak * step / warm, decay(step - warm))
 
-            compile_model(model, WarmThenDecay())
+            rate = WarmThenDecay()
         if args.label_smoothing:
             smoothing, n_classes = args.label_smoothing, len(classes)
 
-            def smoothed(y_true, y_pred):
+            def loss(y_true, y_pred):
                 one_hot = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), n_classes)
                 return tf_keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=smoothing)
 
-            model.compile(optimizer=model.optimizer, loss=smoothed,
-                          metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        compile_model(model, rate, loss)  # a fresh optimizer either way: phase 2 has not started
         curve, ends = [], []
         hold_x = tf.constant([texts[i] for i in hold])
 
         def score(epoch, logs):
-            accuracy = float((study_fits._predict(model, list(test_texts)) == y_test).mean())
             curve.append({"epoch": epoch + 1, "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
-                          "test_accuracy": accuracy})
+                          "test_accuracy": test_accuracy(model, test_list)})
             if args.average_from and epoch + 1 >= args.average_from:
                 now = model.get_weights()
                 ends.append(now)
                 model.set_weights([np.mean(w, axis=0) for w in zip(*ends)])
-                loss, hold_accuracy = model.evaluate(hold_x, y[hold], batch_size=256, verbose=0)
-                curve[-1]["averaged"] = {"val_loss": loss, "val_accuracy": hold_accuracy, "test_accuracy": float(
-                    (study_fits._predict(model, list(test_texts)) == y_test).mean())}
+                hold_loss, hold_accuracy = model.evaluate(hold_x, y[hold], batch_size=256, verbose=0)
+                curve[-1]["averaged"] = {"val_loss": hold_loss, "val_accuracy": hold_accuracy,
+                                         "test_accuracy": test_accuracy(model, test_list)}
                 model.set_weights(now)
             print(f"seed {seed} epoch {epoch + 1}: {curve[-1]}", flush=True)
 

@@ -54,13 +54,14 @@ class WideLinear(tf_keras.layers.Layer):
         return {**super().get_config(), "vocab_size": self.vocab_size, "n_classes": self.n_classes, "l2": self.l2}
 
 
-def compile_model(model: tf_keras.Model, learning_rate: float) -> tf_keras.Model:
+def compile_model(model: tf_keras.Model, learning_rate, loss=None) -> tf_keras.Model:
+    """Adam at `learning_rate` (a float or a schedule), `loss` (default: sparse cross-entropy), accuracy."""
     # Keras' own steps, not autograph-converted: under the default strategy (CPU) fit's first trace would
     # convert ~1,000 Keras functions (~10 s per Trainer; MirroredStrategy runs them unconverted too).
     for step in ("train_step", "test_step", "predict_step"):
         setattr(model, step, tf.autograph.experimental.do_not_convert(getattr(model, step)))
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
-                  loss=tf_keras.losses.SparseCategoricalCrossentropy(),
+                  loss=loss or tf_keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
 
