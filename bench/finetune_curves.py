@@ -1,6 +1,6 @@
 """Phase 2 epoch by epoch: what early stopping on the eval split picks, against the test set at each epoch.
 
-Per seed, on a dataset with all its labels, as the study trains (ops/study.py: the same subset, holdout and
+Per seed, on a dataset with all its labels, as the study trains (ops/study/labels.py: the same subset, holdout and
 head): the head, then phase 2 for --epochs epochs with no early stopping, recording after each epoch the
 holdout's loss and accuracy and the test accuracy. --schedule constant keeps trainer.fine_tune_learning_rate;
 --schedule decay warms up linearly over the first 10 % of the steps to --peak, then decays linearly to 0
@@ -65,7 +65,7 @@ def main():
 
     from components.encoder import resolve_handle
     from components.model import build_fine_tune, compile_model
-    from ops import study, study_fits
+    from ops.study import data as study, fits as study_fits
     from pipelines.config_loading import load_config
 
     if args.holdout is not None:
@@ -76,7 +76,7 @@ def main():
     test_texts, test_labels = study.read_rows(sorted(glob.glob(args.data.rstrip("/") + "-test/*.csv")), "test")
     classes = sorted(set(labels))
     y, y_test = np.array([classes.index(c) for c in labels]), np.array([classes.index(c) for c in test_labels])
-    vectors = study.embed(config, texts + test_texts, lambda m: None)
+    vectors = embed_texts(config.encoder.handle, config.encoder.cache_dir, texts + test_texts, lambda m: None)
     x, x_test = vectors[:len(y)], vectors[len(y):]
     handle = resolve_handle(config.encoder.handle, None, log=lambda m: None)
     batch = hp["fine_tune_batch_size"]

@@ -40,7 +40,7 @@ def timed_calls(url, bodies):
 
 
 def main():
-    from ops.serve import ModelServer
+    from ops.serving.serve import ModelServer
     from pipelines.config_loading import load_config
 
     p = argparse.ArgumentParser()

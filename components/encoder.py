@@ -171,3 +171,18 @@ def main_build(cache_dir: str | None = None, force: bool = False) -> int:
     path = build_embedded_encoder(cache_dir, force=force, log=lambda m: print(m, file=sys.stderr))
     print(path)
     return 0
+
+
+def embed_texts(handle: str | None, cache_dir: str | None, texts: list[str], log=print, batch: int = 64):
+    """The encoder's vectors of texts as one numpy array, in batches, with progress every 20 of them."""
+    import numpy as np
+    import tensorflow as tf
+
+    encoder = load_encoder(handle, cache_dir or None, log=log)
+    out, started = [], time.monotonic()
+    for i in range(0, len(texts), batch):
+        out.append(encoder(tf.constant(texts[i:i + batch])).numpy())
+        done = min(i + batch, len(texts))
+        if done == len(texts) or (i // batch) % 20 == 19:
+            log(f"embedded {done}/{len(texts)} texts ({time.monotonic() - started:.1f} s)")
+    return np.concatenate(out)

@@ -151,7 +151,7 @@ def logs_dir(work_dir: str) -> str:
 
 
 def requests_dir(work_dir: str) -> str:
-    """<work_dir>/requests: what the served model saw (ops/request_log.py), read by monitor and label-next."""
+    """<work_dir>/requests: what the served model saw (ops/serving/request_log.py), read by monitor and label-next."""
     return os.path.join(work_dir, "requests")
 
 

@@ -219,7 +219,7 @@ class StudyConfig:
 
 @dataclass
 class RequestLogConfig:
-    """What `transferline serve` logs of each answered :predict (ops/request_log.py; README, "Closing the loop")."""
+    """What `transferline serve` logs of each answered :predict (ops/serving/request_log.py; README, "Closing the loop")."""
     enabled: bool = True
     # Where the log lives ('' = <work_dir>/requests); monitor and label-next read every *.csv / *.jsonl here,
     # so a sidecar in front of TF Serving can write its files here too.
@@ -259,11 +259,14 @@ class MonitorConfig:
     out_dir: str = ""
 
 
+ACTIVE_STRATEGIES = ("margin", "entropy", "random")  # active.strategy's values (ops/loop/ranking.py)
+
+
 @dataclass
 class ActiveConfig:
     """`transferline label-next` and `transferline study active` (README, "Closing the loop")."""
     # margin (smallest top-1 minus top-2 probability first), entropy (highest first), or random.
-    strategy: str = "margin"
+    strategy: str = "margin"  # one of ACTIVE_STRATEGIES
     # Two texts whose encoder embeddings have a cosine similarity above this are near-duplicates: one is kept.
     near_duplicate: float = 0.95
     # Spread the picks over k-means clusters of the embedding space (one per cluster, best-ranked first).

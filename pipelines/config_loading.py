@@ -15,7 +15,7 @@ except ImportError:  # Python 3.10: the TFX 1.16 image (kubeflow/Dockerfile)
 from components.errors import ConfigError
 from components.modes import MODES as TRAINER_MODES
 from pipelines import beam_args
-from pipelines.config import Config
+from pipelines.config import ACTIVE_STRATEGIES, Config
 
 
 def _coerce(value: typing.Any, typ: typing.Any, name: str) -> typing.Any:
@@ -155,8 +155,8 @@ def validate(config: Config) -> None:
         (0 < config.monitor.min_requests <= 200, "monitor.min_requests must be within 1..200"),
         (0.0 <= config.monitor.low_confidence <= 1.0 and config.monitor.long_text_chars > 0,
          "monitor.low_confidence must be within [0, 1] and monitor.long_text_chars > 0"),
-        (config.active.strategy in ("margin", "entropy", "random"),
-         "active.strategy must be margin, entropy or random"),
+        (config.active.strategy in ACTIVE_STRATEGIES,
+         f"active.strategy must be one of {', '.join(ACTIVE_STRATEGIES)}"),
         (0.0 < config.active.near_duplicate <= 1.0, "active.near_duplicate must be within (0, 1] (1 = exact only)"),
         (min(config.active.pool_factor, config.active.start, config.active.step, config.active.rounds,
              config.active.seeds) > 0, "active.pool_factor, start, step, rounds and seeds must be > 0"),

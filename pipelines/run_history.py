@@ -1,4 +1,4 @@
-"""What happened around the runs, from MLMD: rollbacks (ops/rollback.py records them) and runs whose
+"""What happened around the runs, from MLMD: rollbacks (ops/pipeline/rollback.py records them) and runs whose
 process died (a killed run stays RUNNING in MLMD until a later run marks it)."""
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 from components.names import INTERRUPTED, ROLLBACK_EXECUTION_TYPE
-from pipelines.runs import connect, run_contexts
+from pipelines.mlmd_store import connect, run_contexts
 
 _STATE = metadata_store_pb2.Execution.State
 
 
 def rollbacks(store: mlmd.MetadataStore) -> list[dict]:
-    """Every recorded `transferline rollback` (ops/rollback.py), oldest first."""
+    """Every recorded `transferline rollback` (ops/pipeline/rollback.py), oldest first."""
     try:
         executions = store.get_executions_by_type(ROLLBACK_EXECUTION_TYPE)
     except Exception:  # noqa: BLE001  (the type was never registered: no rollback yet)

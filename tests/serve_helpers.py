@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from pipelines.config_loading import load_config
-from ops.serve import ModelServer
+from ops.serving.serve import ModelServer
 
 PREDICT = "/v1/models/transferline:predict"
 TEXTS = ["How far is Denver from Aspen ?", "Who wrote Hamlet ?", "What does NASA stand for ?",

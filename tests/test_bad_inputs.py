@@ -46,7 +46,7 @@ def _run(work, data, capfd):
 
 
 def _runs(work):
-    from pipelines.runs import connect, run_contexts
+    from pipelines.mlmd_store import connect, run_contexts
 
     path = os.path.join(work[0], "metadata.sqlite")
     return run_contexts(connect(path), "transferline") if os.path.exists(path) else []

@@ -117,7 +117,7 @@ def _summary(**kw):
 
 
 def test_after_a_rollback_the_summary_says_so_instead_of_blessed_and_pushed():
-    from ops.summary import format_summary
+    from ops.pipeline.summary import format_summary
     from pipelines.runs import rolled_back
 
     record = {"moved": "200", "to_version": 100, "time": "2026-11-24T10:00:00+0000", "user": "ana",
@@ -132,7 +132,7 @@ def test_after_a_rollback_the_summary_says_so_instead_of_blessed_and_pushed():
 
 
 def test_the_summary_shows_an_interruption_leakage_skipped_spans_and_a_found_push():
-    from ops.summary import format_summary
+    from ops.pipeline.summary import format_summary
 
     text = format_summary(_summary(interrupted="Pusher", executions={"Pusher": "CANCELED"}, pushed_path=None,
                                    blessed=None, leaked_rows=3, gate_rows=290, skipped_spans=[2, 3]))

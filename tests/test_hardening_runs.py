@@ -52,7 +52,8 @@ def base(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def work(base):
-    from pipelines.runs import connect, run_contexts, summarize
+    from pipelines.mlmd_store import connect, run_contexts
+    from pipelines.runs import summarize
 
     state, runs = dict(base), base["runs"]
     first = len(run_contexts(connect(runs.metadata_path), "transferline")) if os.path.exists(runs.metadata_path) else 0

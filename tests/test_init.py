@@ -64,7 +64,7 @@ def test_relative_paths_follow_the_moved_project_and_the_current_directory_is_se
     assert config.paths.schema_file == str(tmp_path / "b" / "schema.pbtxt")
     assert config.serving_dir == "/srv/models"  # overrides stay as given
     from ops.args import config_from
-    from ops.predict import register  # any command's flags
+    from ops.pipeline.predict import register  # any command's flags
 
     import argparse
 

@@ -2,7 +2,7 @@
 import pytest
 
 from components.errors import ConfigError
-from ops.kubeflow_submit import kfp_cron
+from ops.kubeflow.submit import kfp_cron
 
 
 def test_kfp_cron_conversions():

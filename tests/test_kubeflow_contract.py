@@ -180,7 +180,7 @@ def test_executor_output_is_parsed_strictly_and_merged_as_the_launcher_does(tmp_
 def test_kubeflow_check_names_each_deviation_and_whether_it_is_handled(spec, tmp_path, capsys):
     import argparse
 
-    from ops.kubeflow_check import check_command
+    from ops.kubeflow.check import check_command
 
     ei = emulated(spec, tmp_path)
     pod = {"spec": {"containers": [{"args": ["--copy_launcher", "--executor_input", json.dumps(ei)]}]}}

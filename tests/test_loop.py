@@ -41,7 +41,7 @@ def _example(text):
 def loop(tmp_path_factory):
     """One tiny pipeline run (200 questions, 3 epochs), then traffic through `serve`: in-distribution TREC
     test questions, unlabelled TREC training questions (some already in the span), then product descriptions."""
-    from ops.serve import ModelServer
+    from ops.serving.serve import ModelServer
 
     root = tmp_path_factory.mktemp("loop")
     train = read_rows(TRAIN_CSV)
@@ -89,7 +89,7 @@ def _config(runs, *overrides):
 
 
 def test_serve_logs_every_answered_instance_and_nothing_else(loop):
-    from ops.request_log import read_requests, request_log_dir
+    from ops.serving.request_log import read_requests, request_log_dir
 
     frame = read_requests(request_log_dir(loop.config_obj))
     t = loop.texts
@@ -122,8 +122,8 @@ def test_monitor_in_distribution_is_fine_shifted_is_drift_none_is_7(loop):
 
 
 def test_label_next_ranks_by_margin_and_skips_labelled_texts(loop, tmp_path):
-    from ops.label_next import label_next
-    from ops.request_log import read_requests, request_log_dir
+    from ops.loop.label_next import label_next
+    from ops.serving.request_log import read_requests, request_log_dir
 
     out, rows = label_next(_config(loop, f"paths.data_dir={loop.root}/data"), 15, str(tmp_path / "next.csv"),
                            since=None)
@@ -144,7 +144,7 @@ def test_label_next_ranks_by_margin_and_skips_labelled_texts(loop, tmp_path):
 
 def test_add_span_refuses_a_bad_csv_and_lands_a_good_one(loop, tmp_path):
     from components.errors import DataRejected
-    from ops.label_next import add_span
+    from ops.loop.label_next import add_span
 
     config = _config(loop)
     bad = tmp_path / "bad.csv"
@@ -162,7 +162,7 @@ def test_add_span_refuses_a_bad_csv_and_lands_a_good_one(loop, tmp_path):
 
 
 def test_study_active_quick_writes_its_outputs(tmp_path):
-    from ops.study_active import run_active
+    from ops.study.active import run_active
     from pipelines.config_loading import load_config
 
     result = run_active(load_config(None, [f"active.out_dir={tmp_path}", "active.step=50"]), quick=True)

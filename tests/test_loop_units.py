@@ -9,8 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from ops import active
-from ops.request_log import RequestLog, read_requests
+from ops.loop import ranking
+from ops.serving.request_log import RequestLog, read_requests
 
 PROBS = {"probabilities": [[0.7, 0.2, 0.1]], "classes": [["A", "B", "C"]], "label": ["A"], "score": [0.7]}
 
@@ -81,7 +81,7 @@ def test_a_sidecars_jsonl_is_read_with_ours(tmp_path):
     frame = read_requests(str(tmp_path))
     assert list(frame["text"]) == ["from the proxy", "later", "ours"]
     assert frame["label"][0] == "B" and frame["score"][0] == 0.9 and frame["probabilities"][1] == {}
-    from ops.request_log import parse_time
+    from ops.serving.request_log import parse_time
 
     window = read_requests(str(tmp_path), parse_time("2025-01-01"), parse_time("2025-01-02"))
     assert list(window["text"]) == ["from the proxy"]
@@ -89,23 +89,23 @@ def test_a_sidecars_jsonl_is_read_with_ours(tmp_path):
 
 def test_strategies_rank_by_the_given_probabilities():
     probs = np.array([[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.5, 0.5, 0.0], [0.34, 0.33, 0.33]])
-    assert list(active.rank(probs, "margin")) == [2, 3, 1, 0]
-    assert list(active.rank(probs, "entropy")) == [3, 1, 2, 0]
-    assert sorted(active.rank(probs, "random", seed=1)) == [0, 1, 2, 3]
+    assert list(ranking.rank(probs, "margin")) == [2, 3, 1, 0]
+    assert list(ranking.rank(probs, "entropy")) == [3, 1, 2, 0]
+    assert sorted(ranking.rank(probs, "random", seed=1)) == [0, 1, 2, 3]
 
 
 def test_dedup_exact_and_near_and_spread():
     texts = ["Who wrote Hamlet ?", "who  wrote HAMLET ?", "Where is Rome ?", "How far is the moon ?"]
-    assert active.first_of_each(texts, [1, 0, 2, 3]) == [1, 2, 3]
+    assert ranking.first_of_each(texts, [1, 0, 2, 3]) == [1, 2, 3]
     emb = np.array([[1.0, 0.0], [0.99, 0.05], [0.0, 1.0], [0.7, 0.7]])
-    assert active.pick([0, 1, 2, 3], emb, 3, near_duplicate=0.95) == [0, 2, 3]
-    assert active.pick([0, 1, 2, 3], emb, 2, near_duplicate=1.0, clusters=np.array([0, 0, 0, 1])) == [0, 3]
+    assert ranking.pick([0, 1, 2, 3], emb, 3, near_duplicate=0.95) == [0, 2, 3]
+    assert ranking.pick([0, 1, 2, 3], emb, 2, near_duplicate=1.0, clusters=np.array([0, 0, 0, 1])) == [0, 3]
 
 
 def test_monitor_checks_on_synthetic_statistics():
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    from ops.monitor_data import drift_values, judge, oov_rate, vocabulary
+    from ops.loop.monitor_checks import drift_values, judge, oov_rate, vocabulary
     from pipelines.config import MonitorConfig
 
     anomalies = anomalies_pb2.Anomalies()
@@ -121,14 +121,14 @@ def test_monitor_checks_on_synthetic_statistics():
 
 
 def test_span_numbering(tmp_path):
-    from ops.label_next import next_span
+    from ops.loop.label_next import next_span
 
     assert next_span({}) == 1 and next_span({1: "a", 2: "b", 7: "c"}) == 8
     assert next_span(dict.fromkeys([3])) == 4
 
 
 def test_labels_to_reach():
-    from ops.study_active import labels_to_reach
+    from ops.study.active import labels_to_reach
 
     assert labels_to_reach([(100, 0.7), (200, 0.86), (300, 0.84)], 0.85) == 200
     assert labels_to_reach([(100, 0.7)], 0.85) is None

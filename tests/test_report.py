@@ -161,7 +161,7 @@ def test_label_distribution_per_split_and_span_matches_the_data(slice_runs):
 
 
 def test_lineage_matches_mlmd(slice_runs):
-    from pipelines.runs import connect, run_contexts
+    from pipelines.mlmd_store import connect, run_contexts
 
     s, page = _report(slice_runs, 0)
     store = connect(slice_runs.metadata_path)

@@ -4,8 +4,9 @@ import pytest
 from components import names
 from components.errors import NotFound
 from components.names import GateReason
-from ops.summary import format_summary
-from pipelines.runs import pick_run, run_contexts, run_outputs, summarize_run
+from ops.pipeline.summary import format_summary
+from pipelines.mlmd_store import pick_run, run_contexts, run_outputs
+from pipelines.runs import summarize_run
 from recorded_mlmd import PIPELINE, RecordedRuns
 
 

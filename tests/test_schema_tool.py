@@ -24,7 +24,7 @@ def test_propose_writes_a_candidate_and_diffs_it(tmp_path):
 
 
 def test_adopt_takes_the_proposals_classes_keeps_the_rest_backs_up_and_diffs(tmp_path):
-    from ops.schema import adopt_schema
+    from ops.pipeline.schema import adopt_schema
     from pipelines.pipeline import label_names
 
     contract = tmp_path / "schema.pbtxt"

@@ -7,11 +7,12 @@ import pytest
 
 import serve_contract as contract
 from components.errors import ConfigError
-from ops import rest_json, rest_tensors
-from ops.rest_api import Route, html_page, route
-from ops.rest_json import ApiError, parse
-from ops.rest_writer import decimal, dumps, error_body
-from ops.serve_model import HTTP_STATUS, _op_message
+from ops.serving.rest import body as rest_json
+from ops.serving.rest import tensors as rest_tensors
+from ops.serving.rest.api import Route, html_page, route
+from ops.serving.rest.body import ApiError, parse
+from ops.serving.rest.writer import decimal, dumps, error_body
+from ops.serving.loaded_model import HTTP_STATUS, _op_message
 from pipelines.config_loading import load_config
 
 P = "/v1/models/m:predict"

@@ -125,7 +125,7 @@ def test_a_size_larger_than_the_data_is_a_one_line_error(data):
 
 
 def test_subsets_are_stratified_and_deterministic_per_seed():
-    from ops.study import draw_subset, split_holdout
+    from ops.study.data import draw_subset, split_holdout
 
     labels = [r["label"] for r in read_rows(TRAIN_CSV)]
     classes = sorted(set(labels))
@@ -146,11 +146,11 @@ def test_subsets_are_stratified_and_deterministic_per_seed():
 def test_run_study_hands_every_arm_the_same_subset(data, monkeypatch):
     """run_study in process, with the encoder and every arm's fit replaced by recorders."""
     from components import encoder
-    from ops import study, study_fits
+    from ops.study import fits as study_fits, labels as study
     from pipelines.config_loading import load_config
 
     seen = {"use_head": [], "wide_deep": [], "fine_tune": [], "tfidf_lr": []}
-    monkeypatch.setattr(study, "embed", lambda config, texts, log: np.arange(len(texts), dtype=float)[:, None])
+    monkeypatch.setattr(encoder, "embed_texts", lambda handle, cache, texts, log: np.arange(len(texts), dtype=float)[:, None])
     monkeypatch.setattr(encoder, "resolve_handle", lambda *a, **k: "handle")
 
     def fake_head(x, y, n_classes, x_test, hp, seed, split):

@@ -19,7 +19,7 @@ def train(runs, out_dir, encoder_dir, base_model=None, **knobs):
 
     from components.trainer import ENCODER_HANDLE, TRAINER_CONFIG, run_fn
     from pipelines.config import TrainerConfig
-    from pipelines.runs import connect, run_contexts, run_outputs
+    from pipelines.mlmd_store import connect, run_contexts, run_outputs
 
     store = connect(runs.metadata_path)
     _, outputs = run_outputs(store, run_contexts(store, "transferline")[0])

@@ -30,7 +30,7 @@ def run(args) -> int:
 
     with exclusive(config.paths.work_dir):  # before TFX's ~10 s import: a second run is refused at once
         from pipelines import local_runner
-        from ops import summary
+        from ops.pipeline import summary
 
         try:
             done = local_runner.run(config, verbose=args.verbose)
@@ -41,7 +41,7 @@ def run(args) -> int:
     print(summary.format_summary(s, done.durations))
     path = summary.write_summary(s, config.paths.work_dir, done.durations)
     try:
-        from ops import report
+        from ops.report import page as report
 
         print(f"  report: {report.write_report(config, done.record)[0]}")
     except Exception as e:  # noqa: BLE001  (the run itself succeeded; say why the page is missing)
@@ -57,7 +57,7 @@ def run(args) -> int:
 
 def _explain_rejection(config, rejected: DataRejected) -> None:
     """Why the data was rejected, and TFDV's HTML page (statistics + anomalies)."""
-    from ops import rejection
+    from ops.pipeline import rejection
 
     print("transferline: the data was rejected; nothing was trained or pushed, the served model is unchanged.",
           file=sys.stderr)

@@ -103,7 +103,7 @@ def training_data(config, served: dict):
     """(model artifact, {split: (texts, labels)}) of the run that trained the served model, from MLMD."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipelines.runs import connect, run_outputs
+    from pipelines.mlmd_store import connect, run_outputs
 
     model_path = served["provenance"].get("model")
     if not model_path or not os.path.exists(config.metadata_path):

@@ -1,7 +1,7 @@
 """`transferline monitor [--since TIME] [--until TIME]`: has the traffic moved away from the training data?
 
 Reads the request log of the window (default: the last monitor.window_hours), compares it with the data the
-served model was trained on (ops/monitor_data.py: found through MLMD) and writes a terminal summary, JSON
+served model was trained on (ops/loop/monitor_checks.py: found through MLMD) and writes a terminal summary, JSON
 and one HTML page under <work_dir>/monitor/<time>/, and an MLMD execution whose input is the served Model.
 Exit codes for alerting: 0 fine, 6 drift (components.errors.Drift), 7 too little traffic (NotEnoughTraffic).
 """
@@ -15,7 +15,7 @@ import sys
 from components import names
 from components.errors import Drift, NotEnoughTraffic
 from ops.args import add_config_args, config_from
-from ops.request_log import parse_time, read_requests, request_log_dir
+from ops.serving.request_log import parse_time, read_requests, request_log_dir
 
 
 def register(sub) -> None:
@@ -64,7 +64,7 @@ def run_monitor(config, since: str | None = None, until: str | None = None, log=
 
     import numpy as np
 
-    from ops import monitor_data as md
+    from ops.loop import monitor_checks as md
 
     served = md.served_model(config)
     model, splits = md.training_data(config, served)
@@ -103,7 +103,7 @@ def run_monitor(config, since: str | None = None, until: str | None = None, log=
         "training": {"rows": len(train_texts), "gate_rows": len(gate_texts), "spans": served["provenance"].get(
             names.SPANS, ""), "model": served["provenance"].get("model", "")},
         "html_path": os.path.join(out_dir, "monitor.html")})
-    from ops.monitor_page import write_page
+    from ops.loop.monitor_page import write_page
 
     write_page(result, stats, {"traffic": texts, "training": train_texts},
                {"traffic": predicted, "gate": gate_labels}, {"traffic": traffic_scores, "gate": gate_scores})
@@ -121,7 +121,7 @@ def _record(config, model, result: dict, out_dir: str) -> int:
     """An MLMD execution of the check: input the served Model artifact, output the report folder."""
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from pipelines.runs import connect
+    from pipelines.mlmd_store import connect
 
     store = connect(config.metadata_path, writable=True)
     exec_type = store.put_execution_type(pb.ExecutionType(name=names.MONITOR_EXECUTION))
@@ -140,7 +140,7 @@ def _record(config, model, result: dict, out_dir: str) -> int:
 
 
 def format_summary(result: dict) -> str:
-    from ops.monitor_data import CHECKS
+    from ops.loop.monitor_checks import CHECKS
 
     head = f"monitor {result['since']} .. {result['until']}: {result['requests']} logged request(s)"
     if result["verdict"] == "not_enough_traffic":

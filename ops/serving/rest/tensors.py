@@ -11,8 +11,8 @@ import re
 
 import numpy as np
 
-from ops.rest_json import ApiError, JObject, bad
-from ops.rest_writer import Writer, decimal, dumps, to_bytes
+from ops.serving.rest.body import ApiError, JObject, bad
+from ops.serving.rest.writer import Writer, decimal, dumps, to_bytes
 
 _NUMPY = {"string": object, "float": np.float32, "double": np.float64, "int32": np.int32, "int64": np.int64,
           "bool": np.bool_}

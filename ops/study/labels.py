@@ -4,7 +4,7 @@ The Trainer's own models (components/model.py, the config's trainer knobs: froze
 fine_tune; and auto, which is whichever of them the pipeline's auto picks for that many examples) against
 TF-IDF + logistic regression, all trained on the SAME stratified subsets of the training data (100, 500
 and all labels by default, several seeds each) and scored on each dataset's held-out test set
-(study.datasets: TREC and BBC News by default). The arms: ops/study_fits.py.
+(study.datasets: TREC and BBC News by default). The arms: ops/study/fits.py.
 
 Why the baseline is fair: TF-IDF (word uni+bigrams, sublinear tf) + L2 logistic regression is the
 standard strong linear baseline for short texts, run with scikit-learn's defaults (C=1) as the head runs
@@ -18,10 +18,8 @@ front, so each frozen-encoder training costs seconds; fine_tune runs the encoder
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import glob
-import hashlib
 import json
 import os
 import time
@@ -30,87 +28,14 @@ import numpy as np
 
 from components.errors import ConfigError
 from ops.args import add_config_args, config_from, say
-from ops.study_fits import MODELS, TRAINED
-from ops.study_output import format_table, plot  # noqa: F401  (format_table: also the tests')
+from ops.study.data import HOLDOUT, draw_subset, fingerprint, read_rows, shown, split_holdout
+from ops.study.fits import MODELS, TRAINED
+from ops.study.output import format_table, plot  # noqa: F401  (format_table: also the tests')
 from pipelines.config import REPO_ROOT, Config
 
 ARM_OF_MODE = {"head": "use_head", "wide_deep": "wide_deep", "fine_tune": "fine_tune"}
-HOLDOUT = 0.2  # the head's early-stopping holdout: the pipeline's 4:1 train/eval split
 QUICK_EPOCHS = 3
 QUICK_FINE_TUNE_EPOCHS = 1
-
-
-def read_rows(paths: list[str], what: str) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
-    for path in paths:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if not {"text", "label"} <= set(reader.fieldnames or ()):
-                raise ConfigError(f"{path}: {what} CSV needs columns text,label, has {reader.fieldnames}")
-            for row in reader:
-                texts.append(row["text"] or "")
-                labels.append(row["label"])
-    if not texts:
-        raise ConfigError(f"no {what} rows in {', '.join(paths)}")
-    return texts, labels
-
-
-def _take(y: np.ndarray, k: int, rng: np.random.Generator, keep_one: bool = False) -> np.ndarray:
-    """k indices into y, classes in proportion (largest remainder), each class at least once when k allows.
-
-    keep_one leaves every class one row outside the draw (for the holdout: the rest must still train).
-    """
-    counts = np.bincount(y)
-    hi = np.maximum(counts - 1, 0) if keep_one else counts
-    k = min(k, int(hi.sum()))
-    lo = np.minimum(hi, 1) if k >= np.count_nonzero(hi) else np.zeros_like(hi)
-    share = counts * k / len(y)
-    quota = np.clip(np.floor(share).astype(int), lo, hi)
-    while quota.sum() != k:  # hand out (or take back) one row at a time, furthest from its share first
-        step = 1 if quota.sum() < k else -1
-        room = quota < hi if step > 0 else quota > lo
-        quota[np.argmax(np.where(room, (share - quota) * step, -np.inf))] += step
-    picked = [rng.choice(np.flatnonzero(y == c), q, replace=False) for c, q in enumerate(quota) if q]
-    return np.sort(np.concatenate(picked))
-
-
-def draw_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """The training subset for (size, seed): stratified, deterministic; size 0 (or len(y)) = all rows."""
-    if size in (0, len(y)):
-        return np.arange(len(y))
-    return _take(y, size, np.random.default_rng([seed, size]))
-
-
-def split_holdout(y_sub: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(fit, holdout) positions within a subset: a stratified 20 % holdout for early stopping."""
-    hold = _take(y_sub, max(1, round(HOLDOUT * len(y_sub))), np.random.default_rng([seed, len(y_sub), 1]),
-                 keep_one=True)
-    return np.setdiff1d(np.arange(len(y_sub)), hold), hold
-
-
-def _shown(path: str) -> str:
-    """Repository paths relative (the checked-in JSON names no machine), others as given."""
-    path = os.path.abspath(path)
-    return os.path.relpath(path, REPO_ROOT) if path.startswith(REPO_ROOT + os.sep) else path
-
-
-def fingerprint(idx: np.ndarray) -> str:
-    return hashlib.sha256(np.asarray(idx, np.int64).tobytes()).hexdigest()[:12]
-
-
-def embed(config: Config, texts: list[str], log, batch: int = 64) -> np.ndarray:
-    import tensorflow as tf
-
-    from components.encoder import load_encoder
-
-    encoder = load_encoder(config.encoder.handle, config.encoder.cache_dir or None, log=log)
-    out, started = [], time.monotonic()
-    for i in range(0, len(texts), batch):
-        out.append(encoder(tf.constant(texts[i:i + batch])).numpy())
-        done = min(i + batch, len(texts))
-        if done == len(texts) or (i // batch) % 20 == 19:
-            log(f"embedded {done}/{len(texts)} texts ({time.monotonic() - started:.1f} s)")
-    return np.concatenate(out)
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -155,7 +80,9 @@ def auto_arm(n_fit: int, hp: dict) -> str:
 def run_dataset(config: Config, quick: bool = False, log=print) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
-    from ops import study_fits as fits
+    from components.encoder import embed_texts, resolve_handle
+
+    from ops.study import fits
 
     started = time.monotonic()
     train_files = sorted(glob.glob(os.path.join(config.paths.data_dir, config.data.file_pattern)))
@@ -191,11 +118,10 @@ def run_dataset(config: Config, quick: bool = False, log=print) -> dict:
         f"sizes {', '.join(map(str, sizes))} x {len(seeds)} seeds{' (quick)' if quick else ''}")
 
     # Both the training and the test texts, once: the expensive part, shared by every training.
-    vectors = embed(config, texts + test_texts, log)
+    vectors = embed_texts(config.encoder.handle, config.encoder.cache_dir, texts + test_texts, log)
     x, x_test = vectors[:n], vectors[n:]
     embed_seconds = time.monotonic() - started
 
-    from components.encoder import resolve_handle
 
     handle = resolve_handle(config.encoder.handle, config.encoder.cache_dir or None, log=lambda m: None)
     rows = []
@@ -234,7 +160,7 @@ def run_dataset(config: Config, quick: bool = False, log=print) -> dict:
         "config": {"sizes": sizes, "seeds": len(seeds), "quick": quick, "encoder_handle": config.encoder.handle,
                    "trainer": hp, "transform": dataclasses.asdict(config.transform), "holdout_fraction": HOLDOUT,
                    "std": "sample (ddof=1) over seeds",
-                   "data_dir": _shown(config.paths.data_dir), "test_data_dir": _shown(config.paths.test_data_dir)},
+                   "data_dir": shown(config.paths.data_dir), "test_data_dir": shown(config.paths.test_data_dir)},
         "models": MODELS, "classes": classes, "n_train_total": n, "n_test": len(y_test),
         "rows": rows, "summary": summarize(rows),
         "embed_seconds": round(embed_seconds, 1), "wall_seconds": round(time.monotonic() - started, 1),
@@ -247,9 +173,7 @@ def run_dataset(config: Config, quick: bool = False, log=print) -> dict:
     return result
 
 
-def register(sub) -> None:
-    study_parser = sub.add_parser("study", help="measurements: the label-efficiency study")
-    study_sub = study_parser.add_subparsers(dest="study_command", metavar="STUDY", required=True)
+def register(study_sub) -> None:
     p = study_sub.add_parser("labels", help="the Trainer's modes (head, wide_deep, fine_tune, auto) vs TF-IDF + "
                                             "LR at growing numbers of labels, on held-out test sets")
     add_config_args(p, work_dir="work dir (default place of the output)")
@@ -260,9 +184,6 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="a tiny budget for smoke tests: at most 3 epochs per "
                                                         "head; the figures mean nothing")
     p.set_defaults(func=command)
-    from ops import study_active
-
-    study_active.register(study_sub)
 
 
 def command(args) -> int:

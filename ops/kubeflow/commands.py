@@ -1,5 +1,5 @@
 """`transferline compile | submit | schedule | bake`: the pipeline on Kubeflow Pipelines (README, "Running on
-Kubeflow"). Compiling is pipelines/kubeflow_runner.py; talking to KFP is ops/kubeflow_submit.py."""
+Kubeflow"). Compiling is pipelines/kubeflow_runner.py; talking to KFP is ops/kubeflow/submit.py."""
 from __future__ import annotations
 
 import argparse
@@ -79,7 +79,7 @@ def schedule_command(args) -> int:
 
 
 def _submit_or_schedule(args, cron: str | None, config=None) -> int:
-    from ops import kubeflow_submit
+    from ops.kubeflow import submit as kubeflow_submit
 
     config = config or _kubeflow_config(args)
     if cron is not None:

@@ -11,7 +11,7 @@ import unicodedata
 
 import numpy as np
 
-STRATEGIES = ("margin", "entropy", "random")
+from pipelines.config import ACTIVE_STRATEGIES as STRATEGIES  # the knob owns its values
 
 
 def uncertainty(probs: np.ndarray, strategy: str) -> np.ndarray:

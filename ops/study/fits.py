@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from ops.study.data import split_holdout
+
 MODELS = {  # arm -> its name in tables and plots
     "use_head": "frozen USE + head", "wide_deep": "wide_deep", "fine_tune": "fine_tune",
     "auto": "auto", "tfidf_lr": "TF-IDF + LR"}
@@ -55,7 +57,6 @@ def train_head(x, y, n_classes, hp, seed, split=None):
     import tf_keras
 
     from components.model import build_model
-    from ops.study import split_holdout
 
     fit, hold = split or split_holdout(y, seed)
     tf_keras.backend.clear_session()

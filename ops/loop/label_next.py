@@ -12,7 +12,8 @@ import sys
 from components import names
 from components.errors import ConfigError, DataRejected, NotFound
 from ops.args import add_config_args, config_from, say
-from ops.request_log import parse_time, read_requests, request_log_dir
+from ops.serving.request_log import parse_time, read_requests, request_log_dir
+from pipelines.config import ACTIVE_STRATEGIES
 
 HELPER_COLUMNS = ("guess", "score")  # what label-next adds for the labeller; add-span drops them
 
@@ -23,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, required=True, help="how many texts")
     p.add_argument("--out", metavar="FILE", help="the CSV to write (default <work_dir>/to-label/next-<time>.csv)")
     p.add_argument("--since", metavar="TIME", help="only requests logged since this ISO time (default: all)")
-    p.add_argument("--strategy", choices=("margin", "entropy", "random"), help="active.strategy (default margin)")
+    p.add_argument("--strategy", choices=ACTIVE_STRATEGIES, help="active.strategy (default margin)")
     p.add_argument("--spread", action="store_true", help="spread the picks over clusters (active.spread)")
     p.set_defaults(func=command)
     p = sub.add_parser("add-span", help="check a labelled CSV against the data contract and land it as the next "
@@ -46,7 +47,7 @@ def command(args) -> int:
 
 def labelled_texts(config) -> set[str]:
     """Normalized texts of every span, and of the held-out test set (labelling those would leak the gate)."""
-    from ops.active import normalize
+    from ops.loop.ranking import normalize
 
     files = glob.glob(os.path.join(config.paths.data_dir, config.data.file_pattern))
     if config.paths.test_data_dir:
@@ -62,13 +63,13 @@ def label_next(config, n: int, out: str | None = None, since: str | None = None,
     """Ranks the logged texts by active.strategy, drops labelled ones and duplicates; writes the CSV."""
     import numpy as np
 
-    from ops import active
+    from ops.loop import ranking
 
     traffic = read_requests(request_log_dir(config), parse_time(since, "--since") if since else None)
     strategy = config.active.strategy
     known = labelled_texts(config)
     keep = [i for i, (t, p) in enumerate(zip(traffic["text"], traffic["probabilities"]))
-            if t.strip() and active.normalize(t) not in known and (p or strategy == "random")]
+            if t.strip() and ranking.normalize(t) not in known and (p or strategy == "random")]
     if not keep:
         raise NotFound(f"no logged request to propose under {request_log_dir(config)}"
                        + (f" since {since}" if since else "") + " (unlabelled, with the model's probabilities)")
@@ -76,15 +77,15 @@ def label_next(config, n: int, out: str | None = None, since: str | None = None,
     dicts = [traffic["probabilities"][i] for i in keep]
     classes = sorted({c for d in dicts for c in d})
     probs = np.array([[d.get(c, 0.0) for c in classes] for d in dicts]) if classes else np.zeros((len(keep), 1))
-    order = active.first_of_each(texts, active.rank(probs, strategy, seed=len(texts)))
+    order = ranking.first_of_each(texts, ranking.rank(probs, strategy, seed=len(texts)))
     pool = order[:n * config.active.pool_factor]
     log(f"{len(traffic)} logged, {len(keep)} unlabelled, {len(order)} distinct; embedding the best {len(pool)} "
         "for near-duplicates")
-    from ops.study import embed
+    from components.encoder import embed_texts
 
-    vectors = embed(config, [texts[i] for i in pool], log)
-    clusters = active.cluster(vectors, n) if config.active.spread else None
-    chosen = [pool[j] for j in active.pick(range(len(pool)), vectors, n, config.active.near_duplicate, clusters)]
+    vectors = embed_texts(config.encoder.handle, config.encoder.cache_dir, [texts[i] for i in pool], log)
+    clusters = ranking.cluster(vectors, n) if config.active.spread else None
+    chosen = [pool[j] for j in ranking.pick(range(len(pool)), vectors, n, config.active.near_duplicate, clusters)]
     out = out or os.path.join(config.paths.work_dir, "to-label",
                               f"next-{datetime.datetime.now():%Y%m%dT%H%M%S}.csv")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

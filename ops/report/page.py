@@ -15,12 +15,9 @@ import sys
 from components import names
 from components.errors import NotFound
 from ops.args import add_config_args, config_from
-from ops.html_parts import e as _e, png as _png, table as _table
+from ops.report.html_parts import STYLE as _STYLE, e as _e, png as _png, table as _table
 from pipelines.config import Config
-_STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.ok{color:#176d2a}.no{color:#b3261e}
-code{background:#f5f5f5;padding:0 3px}h2{border-bottom:1px solid #ddd;margin-top:1.6em}"""
+
 
 
 def register(sub) -> None:
@@ -47,8 +44,8 @@ def write_report(config: Config, run=None) -> tuple[str, str]:
 
     ``run``: a run id or index (default: the latest), or the RecordedRun the caller has already read.
     """
-    from ops.report_data import data_section, lineage_section  # TFX, TFMA: not for `transferline --help`
-    from ops.summary import format_summary
+    from ops.report.data_sections import data_section, lineage_section  # TFX, TFMA: not for `transferline --help`
+    from ops.pipeline.summary import format_summary
     from pipelines.runs import RecordedRun, read_run
     from pipelines.work_lock import is_held
 
@@ -123,11 +120,11 @@ def _gate_section(summary, outputs) -> list[str]:
     if "baseline_accuracy" in summary.metrics and not first_model:
         rows.append(["baseline accuracy", f"{summary.metrics['baseline_accuracy']:.4f}"])
     if summary.references:
-        from ops.summary import references_line
+        from ops.pipeline.summary import references_line
 
         rows.append(["references (same gate data)", references_line(summary)])
     if summary.gate_reason == names.GateReason.BELOW_REFERENCE:
-        from ops.summary import below_reference_reason
+        from ops.pipeline.summary import below_reference_reason
 
         rows.append(["why not", below_reference_reason(summary)])
     rows += [["why not", f] for f in summary.failures]

@@ -1,9 +1,9 @@
 """`transferline study active`: does choosing what to label pay? Active learning on TREC, measured.
 
 Start from active.start stratified random labels; the rest of the training set is the unlabelled pool (its
-labels are revealed only when picked). Each round trains the pipeline's own head (ops.study_fits.train_head:
+labels are revealed only when picked). Each round trains the pipeline's own head (ops.study.fits.train_head:
 components.trainer.build_head with the config's trainer knobs, early-stopped on a 20 % holdout), scores it
-on the held-out test set, and adds active.step labels chosen by the strategy (ops/active.py, the same
+on the held-out test set, and adds active.step labels chosen by the strategy (ops/loop/ranking.py, the same
 ranking and near-duplicate filter as `label-next`). Every text is embedded once up front.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ import time
 
 import numpy as np
 
-from ops import active
 from ops.args import add_config_args, config_from, say
+from ops.loop import ranking
+from ops.study.data import draw_subset, read_rows
 
 QUICK = {"pool": 1000, "test": 200, "rounds": 2, "seeds": 1, "epochs": 3}  # smoke test only
 
@@ -49,8 +50,8 @@ def labels_to_reach(points: list[tuple[int, float]], target: float) -> int | Non
 
 
 def run_active(config, quick: bool = False, log=print) -> dict:
-    from ops.study import draw_subset, embed, read_rows
-    from ops.study_fits import train_head
+    from components.encoder import embed_texts
+    from ops.study.fits import train_head
 
     started = time.monotonic()
     texts, labels = read_rows(sorted(glob.glob(os.path.join(config.paths.data_dir, config.data.file_pattern))),
@@ -65,7 +66,7 @@ def run_active(config, quick: bool = False, log=print) -> dict:
         texts, y = [texts[i] for i in keep], y[keep]
         test_texts, y_test = [test_texts[i] for i in keep_test], y_test[keep_test]
         hp["max_epochs"] = min(hp["max_epochs"], QUICK["epochs"])
-    vectors = embed(config, texts + test_texts, log)
+    vectors = embed_texts(config.encoder.handle, config.encoder.cache_dir, texts + test_texts, log)
     x, x_test = vectors[:len(texts)], vectors[len(texts):]
     log(f"active study: pool {len(texts)}, test {len(y_test)}; {a.start} + {rounds} x {a.step} labels, "
         f"{seeds} seed(s)")
@@ -78,7 +79,7 @@ def run_active(config, quick: bool = False, log=print) -> dict:
     for seed in range(seeds):
         start = draw_subset(y, a.start, seed)
         first_model, acc0, info0 = score(start, seed)
-        for strategy in active.STRATEGIES:
+        for strategy in ranking.STRATEGIES:
             labelled, model, acc, info = start, first_model, acc0, info0
             for r in range(rounds + 1):
                 rows.append({"strategy": strategy, "seed": seed, "round": r, "labels": len(labelled),
@@ -87,9 +88,9 @@ def run_active(config, quick: bool = False, log=print) -> dict:
                     break
                 pool = np.setdiff1d(np.arange(len(y)), labelled)
                 probs = model(x[pool], training=False).numpy()
-                order = active.first_of_each([texts[i] for i in pool], active.rank(probs, strategy, seed * 1000 + r))
+                order = ranking.first_of_each([texts[i] for i in pool], ranking.rank(probs, strategy, seed * 1000 + r))
                 head = order[:a.step * a.pool_factor]
-                chosen = active.pick(range(len(head)), x[pool[head]], a.step, a.near_duplicate)
+                chosen = ranking.pick(range(len(head)), x[pool[head]], a.step, a.near_duplicate)
                 labelled = np.sort(np.concatenate([labelled, pool[[head[j] for j in chosen]]]))
                 model, acc, info = score(labelled, seed)
             log(f"seed {seed}, {strategy}: " + ", ".join(f"{p['labels']}:{p['accuracy']:.3f}"
@@ -112,7 +113,7 @@ def run_active(config, quick: bool = False, log=print) -> dict:
 def summarize(rows: list[dict], target: float) -> dict:
     """Mean ± std accuracy per (strategy, labels); labels to reach the target on the mean curve; the ratios."""
     curves, reach = {}, {}
-    for strategy in active.STRATEGIES:
+    for strategy in ranking.STRATEGIES:
         points = []
         for n in sorted({r["labels"] for r in rows if r["strategy"] == strategy}):
             acc = np.array([r["accuracy"] for r in rows if r["strategy"] == strategy and r["labels"] == n])
@@ -132,7 +133,7 @@ def plot(result: dict) -> None:
     fig = Figure(figsize=(7, 4.5), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for strategy, color in zip(active.STRATEGIES, ("tab:blue", "tab:green", "tab:gray")):
+    for strategy, color in zip(ranking.STRATEGIES, ("tab:blue", "tab:green", "tab:gray")):
         pts = result["curves"][strategy]
         n, mean, std = (np.array([p[k] for p in pts]) for k in ("labels", "mean", "std"))
         ax.fill_between(n, mean - std, mean + std, color=color, alpha=0.15, lw=0)
@@ -150,12 +151,12 @@ def plot(result: dict) -> None:
 
 
 def format_table(result: dict) -> str:
-    lines = ["labels | " + " | ".join(f"{s:>15}" for s in active.STRATEGIES)]
+    lines = ["labels | " + " | ".join(f"{s:>15}" for s in ranking.STRATEGIES)]
     for i, p in enumerate(result["curves"]["random"]):
         lines.append(f"{p['labels']:>6} | " + " | ".join(
-            f"{result['curves'][s][i]['mean']:.3f} ± {result['curves'][s][i]['std']:.3f}" for s in active.STRATEGIES))
+            f"{result['curves'][s][i]['mean']:.3f} ± {result['curves'][s][i]['std']:.3f}" for s in ranking.STRATEGIES))
     reach, ratio = result["labels_to_target"], result["ratio_to_random"]
     lines.append(f"labels to reach {result['config']['target']:g}: " + ", ".join(
-        f"{s} {reach[s] or 'not reached'}" for s in active.STRATEGIES) + "; vs random: " + ", ".join(
+        f"{s} {reach[s] or 'not reached'}" for s in ranking.STRATEGIES) + "; vs random: " + ", ".join(
         f"{s} {ratio[s]:.2f}" if ratio[s] else f"{s} n/a" for s in ("margin", "entropy")))
     return "\n".join(lines)

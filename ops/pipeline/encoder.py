@@ -1,14 +1,10 @@
-"""`transferline encoder build | check` and `transferline config`: the encoder and the effective config."""
+"""`transferline encoder build | check`: build the embedded encoder, check a handle."""
 from __future__ import annotations
 
 from ops.args import add_config_args, config_from, say
 
 
 def register(sub) -> None:
-    p = sub.add_parser("config", help="print the effective config as TOML (a starting config file)")
-    add_config_args(p, work_dir=None)
-    p.set_defaults(func=config_command)
-
     enc = sub.add_parser("encoder", help="the sentence encoder: build the embedded one, check a handle")
     enc_sub = enc.add_subparsers(dest="encoder_command", metavar="ACTION", required=True)
     p = enc_sub.add_parser("build", help="build the embedded USE SavedModel (idempotent); prints its path")
@@ -18,13 +14,6 @@ def register(sub) -> None:
     p = enc_sub.add_parser("check", help="load an encoder handle and check it embeds strings")
     add_config_args(p, work_dir=None)
     p.set_defaults(func=check_command)
-
-
-def config_command(args) -> int:
-    from pipelines.config_loading import to_toml
-
-    print(to_toml(config_from(args)), end="")
-    return 0
 
 
 def build_command(args) -> int:

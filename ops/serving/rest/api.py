@@ -13,9 +13,9 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 
-from ops import serve_model
-from ops.rest_json import ApiError, bad
-from ops.rest_writer import error_body
+from ops.serving import loaded_model as serve_model
+from ops.serving.rest.body import ApiError, bad
+from ops.serving.rest.writer import error_body
 
 V1 = re.compile(r"(?i)/v1/.*")  # HttpRestApiHandler::kPathRegex: anything else is libevent's HTML 404 (HS:140-149)
 # HRU:31-34. RE2's \d is ASCII; the path matched includes the query string (EVR:106-117,136-138).

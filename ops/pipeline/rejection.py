@@ -6,9 +6,9 @@ import os
 
 from components.errors import DataRejected
 from components.names import reports_dir
-from ops.tfdv_views import tfdv_sections
+from ops.report.tfdv_views import tfdv_sections
 from pipelines.config import Config
-from pipelines.runs import connect, run_contexts, run_outputs
+from pipelines.mlmd_store import connect, run_contexts, run_outputs
 
 
 def write_rejection_report(config: Config, rejected: DataRejected) -> tuple[str, str | None]:

@@ -11,8 +11,9 @@ from typing import NamedTuple
 import numpy as np
 
 from components.names import EXAMPLES_INPUT
-from ops import rest_json, rest_tensors
-from ops.rest_json import ApiError, bad
+from ops.serving.rest import body as rest_json
+from ops.serving.rest import tensors as rest_tensors
+from ops.serving.rest.body import ApiError, bad
 
 # TF error code -> HTTP status (http_server.cc:46-87).
 HTTP_STATUS = {"OK": 200, "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400, "DEADLINE_EXCEEDED": 504,
@@ -107,7 +108,7 @@ def predict(body: bytes, lookup, config, record=None) -> bytes:
     """The whole :predict path, body -> response bytes, in TF Serving's order: parse the JSON, check
     signature_name, find the servable (lookup: -> Model, raises 404/400), find the signature, read the
     tensors, run. Raises ApiError. ``record(model, signature, examples, inputs, outputs)``: the request
-    log (ops/request_log.py), told of answered requests only; it queues and never waits."""
+    log (ops/serving/request_log.py), told of answered requests only; it queues and never waits."""
     doc = rest_json.parse(body)
     signature = rest_tensors.signature_name(doc) or "serving_default"
     model: Model = lookup()

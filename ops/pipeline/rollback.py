@@ -24,7 +24,7 @@ from components.serving_dir import rolled_back_dir, served_versions
 from ops.args import add_config_args, config_from, say
 from pipelines.config import Config
 from pipelines import run_history
-from pipelines.runs import connect
+from pipelines.mlmd_store import connect
 
 
 def register(sub) -> None:

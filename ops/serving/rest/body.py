@@ -9,7 +9,7 @@ import json
 import math
 import re
 
-from ops.rest_writer import dumps
+from ops.serving.rest.writer import dumps
 
 
 class ApiError(Exception):

@@ -3,8 +3,8 @@
 A stand-in for TF Serving, not a replacement: one Python process (http.server threads + TensorFlow) that
 answers as TF Serving 2.16.1's REST API wherever a client can tell (README "Serving locally" lists what was
 checked against which source lines, and the deliberate deviations). Modules: this one (the command, start-up,
-version polling, status), ops/rest_api.py (HTTP: routing, bodies, answers), ops/serve_model.py (a loaded
-version, the :predict path), ops/rest_tensors.py, rest_json.py, rest_writer.py (TF Serving's JSON rules, pure).
+version polling, status), ops/serving/rest/api.py (HTTP: routing, bodies, answers), ops/serving/loaded_model.py (a loaded
+version, the :predict path), ops/serving/rest/tensors.py, rest_json.py, rest_writer.py (TF Serving's JSON rules, pure).
 As TF Serving's default version policy, it serves the highest version, and polls to follow pushes and
 rollbacks. Not here: gRPC, `:classify`/`:regress` (refused as TF Serving refuses them for this model),
 several models, request batching.
@@ -28,9 +28,9 @@ import time
 
 from components.errors import PortInUse
 from components.serving_dir import served_versions
-from ops import request_log
+from ops.serving import request_log
 from ops.args import add_config_args, config_from, say
-from ops.rest_json import ApiError, bad
+from ops.serving.rest.body import ApiError, bad
 from pipelines.config import Config
 
 
@@ -62,7 +62,7 @@ class ModelServer:
 
     def start(self) -> ModelServer:
         """Binds (port 0: any free port), loads the newest version, listens once one is loaded; polls."""
-        from ops.rest_api import Handler, Server
+        from ops.serving.rest.api import Handler, Server
 
         host, port = self.config.serve.host, self.config.serve.port
         try:  # before TensorFlow is imported: a busy port fails fast
@@ -126,7 +126,7 @@ class ModelServer:
                 return
 
     def _load(self, version: int, current) -> bool:
-        from ops import serve_model
+        from ops.serving import loaded_model as serve_model
 
         path, fingerprint, started = os.path.join(self.serving_dir, str(version)), None, time.monotonic()
         try:

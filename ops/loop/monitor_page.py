@@ -5,8 +5,8 @@ import collections
 
 import numpy as np
 
-from ops.html_parts import e, png, table
-from ops.report import _STYLE
+from ops.report.html_parts import e, png, table
+from ops.report.html_parts import STYLE as _STYLE
 
 
 def _figure(width=6.0, height=3.2):
@@ -63,7 +63,7 @@ def _confidence(scores: dict, threshold: float) -> str:
 
 
 def write_page(result: dict, stats: dict, texts: dict, labels: dict, scores: dict) -> None:
-    from ops.monitor_data import CHECKS
+    from ops.loop.monitor_checks import CHECKS
 
     moved = result["verdict"] == "drift"
     rows = [[check, "MOVED" if v["moved"] else "ok", f"{v['value']:+.4f}", f"{v['threshold']:g}", CHECKS[check][1],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ops.study_fits import MODELS
+from ops.study.fits import MODELS
 
 
 def plot(result: dict, path: str) -> None:

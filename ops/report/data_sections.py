@@ -8,9 +8,9 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components import names
 from components.spans import span_dirs
-from ops.html_parts import e as _e, table as _table
-from ops.tfdv_views import splits, tfdv_sections
-from pipelines.runs import prop
+from ops.report.html_parts import e as _e, table as _table
+from ops.report.tfdv_views import splits, tfdv_sections
+from pipelines.mlmd_store import prop
 
 
 def _prop(artifact, name: str) -> str:

@@ -21,3 +21,9 @@ def png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode()
+
+# The page style of the report and the monitor page.
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.ok{color:#176d2a}.no{color:#b3261e}
+code{background:#f5f5f5;padding:0 3px}h2{border-bottom:1px solid #ddd;margin-top:1.6em}"""

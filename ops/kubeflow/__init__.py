@@ -1,0 +1,1 @@
+"""`transferline compile, submit, schedule, bake, kubeflow-check`: Kubeflow Pipelines."""

@@ -1,0 +1,17 @@
+"""`transferline config`: the effective config as TOML (defaults, the config file, then --set), a starting file."""
+from __future__ import annotations
+
+from ops.args import add_config_args, config_from
+
+
+def register(sub) -> None:
+    p = sub.add_parser("config", help="print the effective config as TOML (a starting config file)")
+    add_config_args(p, work_dir=None)
+    p.set_defaults(func=command)
+
+
+def command(args) -> int:
+    from pipelines.config_loading import to_toml
+
+    print(to_toml(config_from(args)), end="")
+    return 0

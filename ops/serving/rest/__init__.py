@@ -1,0 +1,1 @@
+"""TF Serving's REST protocol: routes, request bodies, tensors and JSON answers."""
