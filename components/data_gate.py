@@ -28,6 +28,7 @@ from components import names
 from components.csv_checks import (diagnose_bytes, leakage, leakage_problem, locate_values, problem,
                                    unknown_label_problem)
 from components.errors import DataRejected
+from components.span_folders import span_file_glob
 from components.spans import span_data_dirs, split_rows
 
 # ---------------------------------------------------------------------------------------- CSV files
@@ -150,7 +151,7 @@ def _quote_unknown_labels(found: list[dict], rows: dict, allowed: list[str], fil
     return out
 
 
-def _text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[dict]:
+def text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[dict]:
     found = []
     blank = [t for t, _ in rows if t and not t.strip()]
     if blank:
@@ -230,7 +231,7 @@ def DataGate(
 ) -> TypedDict("GateOutput", {"rows": int, "gate_rows": int, "leaked_rows": int}):
     """Halts the run (DataRejected) when the data breaks the contract; else passes the row counts on:
     all rows, the gate's (eval + test splits), and how many gate rows are also training texts."""
-    test_pattern = file_pattern.split("/", 1)[-1]
+    test_pattern = span_file_glob(file_pattern)
     counts = _example_counts(statistics)
     if not sum(counts.values()):
         raise DataRejected(diagnose_csv_files(data_dir, file_pattern, max_text_chars) or [
@@ -248,11 +249,11 @@ def DataGate(
         raise DataRejected(diagnose_csv_files(data_dir, file_pattern, max_text_chars)
                            + (diagnose_csv_files(test_data_dir, test_pattern, max_text_chars) if test_data_dir else [])
                            + found)
-    gate = {s: [t for t, _ in r] for s, r in rows.items() if s != "train"}
-    leaked = leakage((t for t, _ in rows.get("train", [])), gate)
+    gate = {s: [t for t, _ in r] for s, r in rows.items() if s in names.gate_splits()}
+    leaked = leakage((t for t, _ in rows.get(names.TRAIN_SPLIT, [])), gate)
     gate_rows = sum(map(len, gate.values()))
     found += ([p for p in [leakage_problem(leaked, gate_rows, max_leakage_fraction)] if p]
-              + _text_problems([r for split in rows.values() for r in split], max_text_chars, max_duplicate_fraction)
+              + text_problems([r for split in rows.values() for r in split], max_text_chars, max_duplicate_fraction)
               + drift_problems(data_dir, max_label_drift, max_length_drift, test_pattern))
     if found:
         raise DataRejected(found)

@@ -44,7 +44,7 @@ def embedded_encoder_dir(cache_dir: str | None = None) -> str:
 
 def _port_fingerprint() -> str:
     """Hash of the port's source: a changed port builds into a new directory, never over a stale one."""
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "use_port.py"), "rb") as f:
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "use_m3_graph.py"), "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:10]
 
 
@@ -69,12 +69,12 @@ def build_embedded_encoder(cache_dir: str | None = None, force: bool = False,
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
     try:
-        from components import use_port
+        from components import use_m3_graph
 
         started = time.monotonic()
-        weights, sp_model = use_port.package_resources()
+        weights, sp_model = use_m3_graph.package_resources()
         log(f"Building the embedded Universal Sentence Encoder (USE-multilingual-v3) from {weights} ...")
-        use_port.save_hub_module(use_port.UseM3(weights, sp_model), tmp)
+        use_m3_graph.save_hub_module(use_m3_graph.UseM3(weights, sp_model), tmp)
         with open(weights, "rb") as f:
             weights_sha = hashlib.sha256(f.read()).hexdigest()
         info = {
@@ -85,7 +85,7 @@ def build_embedded_encoder(cache_dir: str | None = None, force: bool = False,
             "port_fingerprint": _port_fingerprint(),
             "tensorflow": metadata.version("tensorflow"),
             "tensorflow_text": metadata.version("tensorflow-text"),
-            "output_dim": use_port.EMBEDDING_DIM,
+            "output_dim": use_m3_graph.EMBEDDING_DIM,
         }
         with open(os.path.join(tmp, _MARKER), "w") as f:
             json.dump(info, f, indent=2)

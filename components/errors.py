@@ -1,4 +1,5 @@
-"""What a user can get wrong, as exceptions with the CLI's exit code. The lowest layer: no imports.
+"""What a user can get wrong, and the outcomes a script acts on, as exceptions with the CLI's exit code.
+The lowest layer: no imports.
 
 The CLI prints a UserError's message in one paragraph and exits with its ``exit_code``; any other
 exception is a bug and keeps its traceback.
@@ -32,10 +33,6 @@ class ProjectExists(UserError):
 
 class NotFound(UserError):
     """Something the command needs does not exist yet: no run, no pushed model, no such version."""
-
-
-class PortInUse(UserError):
-    """`serve` cannot listen on the port it was given."""
 
 
 class DataRejected(UserError):
@@ -80,16 +77,13 @@ class KubeflowContractError(UserError):
     """A Kubeflow task got an executor input it cannot run (pipelines/kubeflow_entrypoint.py says why)."""
 
 
-class Busy(UserError):
+# ---------------------------------------------------------------------------------------- outcomes
+class Outcome(Exception):
+    """Not a mistake: a result a script or an alert acts on, by its exit code (the CLI prints the message
+    without "error:"). `monitor`'s Drift and NotEnoughTraffic are in ops/loop/verdicts.py."""
+    exit_code = 1
+
+
+class Busy(Outcome):
     """Another run or rollback holds the work dir; nothing was done."""
     exit_code = 5
-
-
-class Drift(UserError):
-    """`monitor`: the traffic moved away from the served model's training data (alerting: page someone)."""
-    exit_code = 6
-
-
-class NotEnoughTraffic(UserError):
-    """`monitor`: too few logged requests in the window to judge (monitor.min_requests)."""
-    exit_code = 7

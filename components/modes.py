@@ -6,12 +6,12 @@ knobs (pipelines/config.py [trainer]), so a user with other data can move them.
 from __future__ import annotations
 
 AUTO, HEAD, WIDE_DEEP, FINE_TUNE = "auto", "head", "wide_deep", "fine_tune"
-MODES = (AUTO, HEAD, WIDE_DEEP, FINE_TUNE)
+TRAINER_MODES = (AUTO, HEAD, WIDE_DEEP, FINE_TUNE)
 
 
 def choose_mode(mode: str, n_train: int, hp: dict) -> tuple[str, str]:
     """(the mode to train, why in words) for the configured `mode` and `n_train` training examples."""
-    if mode not in MODES:
+    if mode not in TRAINER_MODES:
         raise ValueError(f"unknown trainer mode {mode!r}")
     if mode != AUTO:
         return mode, f"{mode}: set by trainer.mode"

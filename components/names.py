@@ -3,6 +3,14 @@
 Features and signatures are the model's contract with its callers; component ids, output keys and
 custom-property names are the contract between the pipeline and whatever reads MLMD (the run summary,
 the report, the Kubeflow IR); the serving-directory names are the contract with TF Serving and rollback.
+Paths under the work dir are built by pipelines/work_dir.py (WorkDir), not here.
+
+Words with one meaning each, in code, messages and docs:
+  data contract   the schema plus contract.* knobs; DataGate enforces it and halts the run (exit 3).
+  push gate       the Evaluator's thresholds (gate.* knobs) plus PushGate, which decide whether to push.
+  gate data       what the push gate judges on: the eval split plus the held-out test set (gate_splits()).
+  baseline        only ever the served model a candidate is compared with (ServedModelBaseline).
+  references      the simple reference models (majority class, TF-IDF + LR) a first model must beat.
 """
 import os
 
@@ -41,7 +49,7 @@ TRANSFORM = "Transform"
 SERVED_MODEL = "ServedModel"
 TRAINER = "Trainer"
 BASELINE = "ServedModelBaseline"
-REFERENCES = "References"  # the simple baselines the first model must beat (components/references.py)
+REFERENCES = "References"  # the simple reference models the first model must beat (components/references.py)
 EVALUATOR = "Evaluator"
 PUSH_GATE = "PushGate"
 PUSHER = "Pusher"
@@ -69,10 +77,21 @@ EVALUATION = output_key(EVALUATOR, "evaluation")
 BLESSING = output_key(EVALUATOR, "blessing")
 GATE = output_key(PUSH_GATE, "gate")
 PUSHED_MODEL = output_key(PUSHER, "pushed_model")
-GATE_ROWS = output_key(DATA_GATE, "gate_rows")      # eval + test rows (Integer value artifacts)
+GATE_ROWS = output_key(DATA_GATE, "gate_rows")      # rows of gate data (Integer value artifacts)
 LEAKED_ROWS = output_key(DATA_GATE, "leaked_rows")  # of those, rows whose text is also a training text
 
-TEST_SPLIT = "test"  # the held-out test set's split of the Examples artifact
+# The Examples artifact's splits: the chosen spans hash into train and eval; the held-out test set is its own.
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+TEST_SPLIT = "test"
+
+
+def gate_splits(has_test_set: bool = True) -> list[str]:
+    """What the push gate judges on (the Evaluator, the References, the leakage count, monitor's baseline):
+    the eval split, plus the held-out test set where there is one."""
+    return [EVAL_SPLIT, TEST_SPLIT] if has_test_set else [EVAL_SPLIT]
+
+
 ACCURACY_METRIC = "sparse_categorical_accuracy"  # TFMA's name of the gated metric
 EXAMPLE_COUNT_METRIC = "example_count"
 
@@ -99,7 +118,6 @@ PUSHED_DESTINATION = "pushed_destination"
 PUSHED_VERSION = "pushed_version"
 ALREADY_PRESENT = "already_present"    # Pusher: 1 = the model was found already under the serving dir
 INTERRUPTED = "interrupted"            # an execution whose process died while it ran (pipelines/runs.py)
-ROLLBACK_EXECUTION_TYPE = "transferline.Rollback"  # MLMD execution type of `transferline rollback`
 
 # ----------------------------------------------------------------------------------------- the push gate
 class GateReason:
@@ -123,6 +141,12 @@ class GateReason:
     }
 
 
+# ----------------------------------------------------------------------------------------- progress
+# The logger a step sends its progress lines to (the Trainer's epochs; components/epoch_progress.py), each
+# record with the node id as `node`: a local run prints them on the terminal (pipelines/run_log.py), a
+# Kubeflow task on its stdout (pipelines/kubeflow_entrypoint.py). Left unconfigured, nothing shows them.
+PROGRESS_LOGGER = "transferline.progress"
+
 # ----------------------------------------------------------------------------------------- the Trainer's model_run
 WARM_START_FILE = "warm_start.json"   # what the warm start did, in words
 INITIAL_HEAD_FILE = "initial_head.npz"  # the head's weights before training
@@ -138,27 +162,3 @@ PROVENANCE = os.path.join("assets.extra", "transferline.json")  # in each pushed
 
 # ----------------------------------------------------------------------------------------- a project (init)
 PROJECT_FILE = "transferline.toml"  # what `transferline init` writes; commands find it in the current directory
-
-# ----------------------------------------------------------------------------------------- the work dir
-def reports_dir(work_dir: str, run_id: str = "") -> str:
-    """<work_dir>/reports[/<run id>]: summary.json, report.html, data.html; rollbacks.jsonl beside them."""
-    return os.path.join(work_dir, "reports", run_id) if run_id else os.path.join(work_dir, "reports")
-
-
-def logs_dir(work_dir: str) -> str:
-    """<work_dir>/logs: one log file per run, with everything TF, TFX and Beam printed."""
-    return os.path.join(work_dir, "logs")
-
-
-def requests_dir(work_dir: str) -> str:
-    """<work_dir>/requests: what the served model saw (ops/serving/request_log.py), read by monitor and label-next."""
-    return os.path.join(work_dir, "requests")
-
-
-def monitor_dir(work_dir: str) -> str:
-    """<work_dir>/monitor: each `transferline monitor` check's JSON and HTML page."""
-    return os.path.join(work_dir, "monitor")
-
-
-MONITOR_EXECUTION = "transferline.Monitor"   # MLMD execution type of a monitor check (input: the served Model)
-MONITOR_REPORT = "transferline.MonitorReport"  # its output artifact: the folder with monitor.json and .html

@@ -1,4 +1,4 @@
-"""References: the simple baselines a first model must beat, measured in the run on the run's own data.
+"""References: the simple reference models a first model must beat, measured in the run on the run's own data.
 
 A fixed accuracy bound says nothing about a new dataset (0.8 is poor on TREC and out of reach on harder
 data). So the run measures two references on the same gate data the Evaluator uses (the newest span's
@@ -19,10 +19,9 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.names import MAJORITY_ACCURACY, REFERENCE_EXAMPLES, TEST_SPLIT, TFIDF_ACCURACY
+from components.names import MAJORITY_ACCURACY, REFERENCE_EXAMPLES, TFIDF_ACCURACY, TRAIN_SPLIT, gate_splits
 from components.spans import split_rows
 
-TRAIN_SPLIT, EVAL_SPLIT = "train", "eval"
 
 
 def tfidf_lr(seed: int = 0):
@@ -53,7 +52,7 @@ def References(
         seed: tfx.dsl.components.Parameter[int]):
     """Fits both references on the train split and scores them on the gate splits (eval + test)."""
     splits = artifact_utils.decode_split_names(examples.split_names)
-    gate = [row for split in (EVAL_SPLIT, TEST_SPLIT) if split in splits for row in split_rows(examples, split)]
+    gate = [row for split in gate_splits() if split in splits for row in split_rows(examples, split)]
     result = reference_accuracies(split_rows(examples, TRAIN_SPLIT), gate, seed)
     references.set_float_custom_property(MAJORITY_ACCURACY, result[MAJORITY_ACCURACY])
     references.set_float_custom_property(TFIDF_ACCURACY, result[TFIDF_ACCURACY])

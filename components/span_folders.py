@@ -15,3 +15,9 @@ def choose(listing: dict[int, list[str]], window: int = 0) -> tuple[list[int], l
 def skipped_message(data_dir: str, skipped: list[int], files: str) -> str:
     return (f"skipped {', '.join(f'span-{n}/' for n in skipped)} under {data_dir}: no file matching '{files}' yet "
             "(a span is read once its data file is there)")
+
+
+def span_file_glob(file_pattern: str) -> str:
+    """The file part of data.file_pattern ('span-*/*.csv' -> '*.csv'): what a span folder and the test set hold.
+    The one place the pattern is taken apart (config_loading.validate checks its 'span-*/' form)."""
+    return file_pattern.split("/", 1)[-1]

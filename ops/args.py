@@ -45,3 +45,16 @@ def config_from(args, *extra_overrides: str) -> Config:
     config = load_config(path, overrides + list(extra_overrides))
     config.beam.extra_args += getattr(args, "beam_args", [])
     return config
+
+
+def refuse_repository_write(path: str, what: str) -> None:
+    """No command writes into the repository's own files (its vendored data and schema): a project of the
+    user's own (`transferline init`) holds data and a schema that commands may change."""
+    from components.errors import UserError
+    from pipelines.config import REPO_ROOT
+
+    path, ours = os.path.realpath(path), os.path.realpath(REPO_ROOT)
+    if path.startswith(ours + os.sep) and not path.startswith(os.path.join(ours, "work") + os.sep):
+        raise UserError(f"{what} {os.path.relpath(path, ours)} is part of the transferline repository, which no "
+                        "command changes; start a project of your own with `transferline init DIR --train FILE` "
+                        "(or pass --config DIR/transferline.toml)")

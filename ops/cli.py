@@ -20,16 +20,17 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 # Only light modules at import time: TFX takes ~10 s to import, and `--help` should not wait for it.
-from components.errors import Busy, DataRejected, Drift, KubeflowError, NotEnoughTraffic, UserError  # noqa: E402
+from components.errors import Busy, DataRejected, KubeflowError, Outcome, UserError  # noqa: E402
 from ops.kubeflow import check as kubeflow_check, commands as kubeflow_commands  # noqa: E402
 from ops.loop import label_next, monitor  # noqa: E402
-from ops.pipeline import encoder, init, predict, rollback, run, schema, show_config  # noqa: E402
+from ops.loop.verdicts import Drift, NotEnoughTraffic  # noqa: E402
+from ops.pipeline import encoder, init, ledger, predict, rollback, run, schema, show_config  # noqa: E402
 from ops.report import page as report  # noqa: E402
 from ops.serving import serve  # noqa: E402
 from ops.study import command as study  # noqa: E402
 
-COMMANDS = (init, run, rollback, predict, show_config, encoder, schema, report, serve, monitor, label_next, study,
-            kubeflow_commands, kubeflow_check)
+COMMANDS = (init, run, rollback, ledger, predict, show_config, encoder, schema, report, serve, monitor, label_next,
+            study, kubeflow_commands, kubeflow_check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (Busy, Drift, NotEnoughTraffic) as e:  # outcomes to act on, not mistakes
+    except Outcome as e:  # a result to act on, not a mistake
         print(f"transferline: {e}", file=sys.stderr)
         return e.exit_code
     except UserError as e:

@@ -22,7 +22,7 @@ import os
 
 AUTO = "auto"
 LOCAL_ENVIRONMENT = "local-python-environment"  # a marker only: see above
-MODES = (AUTO, "in_memory", "multi_threading", "multi_processing")
+DIRECT_RUNNING_MODES = (AUTO, "in_memory", "multi_threading", "multi_processing")
 
 
 def running_mode(mode: str, max_in_memory_rows: int, rows: int | None) -> str:
@@ -57,6 +57,7 @@ def count_rows(data_dir: str, file_pattern: str, window: int, test_data_dir: str
     if "://" in data_dir or "://" in (test_data_dir or "") or not os.path.isdir(data_dir):
         return None
     from components.errors import NoSpans
+    from components.span_folders import span_file_glob
     from components.spans import choose_spans, span_dirs
 
     try:
@@ -64,6 +65,6 @@ def count_rows(data_dir: str, file_pattern: str, window: int, test_data_dir: str
     except NoSpans:  # the ExampleGen says so, in words
         return None
     dirs = span_dirs(data_dir)
-    files = file_pattern.split("/", 1)[1]
+    files = span_file_glob(file_pattern)
     rows = sum(_data_lines(os.path.join(dirs[s], files)) for s in chosen)
     return rows + (_data_lines(os.path.join(test_data_dir, "*.csv")) if test_data_dir else 0)

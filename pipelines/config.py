@@ -11,8 +11,15 @@ from dataclasses import dataclass, field
 
 from components.encoder import EMBEDDED, PRODUCTION_HANDLE
 from pipelines import beam_args
+from pipelines.work_dir import WorkDir
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def path(default: str = "") -> str:
+    """A knob naming a local file or folder: in a config file, a relative value is relative to that file
+    (so a `transferline init` project can be moved or shared whole; pipelines/config_loading.py)."""
+    return field(default=default, metadata={"path": True})
 
 
 @dataclass
@@ -21,23 +28,23 @@ class EncoderConfig:
     # e.g. https://tfhub.dev/google/universal-sentence-encoder-multilingual/3 in production.
     handle: str = EMBEDDED
     # Where the embedded encoder is built ('' = $TRANSFERLINE_CACHE or ~/.cache/transferline).
-    cache_dir: str = ""
+    cache_dir: str = path()
 
 
 @dataclass
 class PathsConfig:
     # Training data root: CSV files (columns text,label) under span-N/ folders.
-    data_dir: str = os.path.join(REPO_ROOT, "data", "trec")
+    data_dir: str = path(os.path.join(REPO_ROOT, "data", "trec"))
     # Held-out test set (CSV files, same columns) the Evaluator gates on; '' = the eval split instead.
-    test_data_dir: str = os.path.join(REPO_ROOT, "data", "trec-test")
+    test_data_dir: str = path(os.path.join(REPO_ROOT, "data", "trec-test"))
     # The curated schema: the data contract (ImportSchemaGen).
-    schema_file: str = os.path.join(REPO_ROOT, "pipelines", "schema", "schema.pbtxt")
+    schema_file: str = path(os.path.join(REPO_ROOT, "pipelines", "schema", "schema.pbtxt"))
     # Pipeline root, MLMD database (SQLite) and run reports live here.
-    work_dir: str = os.path.join(REPO_ROOT, "work")
+    work_dir: str = path(os.path.join(REPO_ROOT, "work"))
     # TF Serving base directory the Pusher writes <version>/ into; '' = <work_dir>/serving.
-    serving_dir: str = ""
+    serving_dir: str = path()
     # TFX pipeline root (component outputs); '' = <work_dir>/pipeline_root.
-    pipeline_root: str = ""
+    pipeline_root: str = path()
 
 
 @dataclass
@@ -162,8 +169,9 @@ class KubeflowConfig:
     # gs:// outputs, which KFP's launcher cannot download (kubeflow/pipelines#13476; README, "Running on
     # Kubeflow"). Set false only on a KFP backend that has the fix for that issue.
     remove_dir_markers: bool = True
-    # Where `transferline compile` writes the pipeline IR, relative to the repository root.
-    package_path: str = "kubeflow/pipeline.yaml"
+    # Where `transferline compile` writes the pipeline IR ('' = <work_dir>/kubeflow/pipeline.yaml, so no command
+    # writes into the repository; `make ir` regenerates the checked-in kubeflow/pipeline.yaml).
+    package_path: str = path()
     # KFP API endpoint ('' = $KFP_HOST), user namespace ('' = $KFP_NAMESPACE or the cluster's default),
     # the experiment runs are filed under, and the recurring run's schedule (`transferline schedule`):
     # standard 5-field cron, or KFP's 6-field form (seconds first); times are UTC.
@@ -211,7 +219,7 @@ class StudyConfig:
     # Seeds per size: each seed draws a different subset, the same one for both models.
     seeds: int = 5
     # Where the tables (JSON) and learning curves (PNG) go, one folder per dataset; '' = <work_dir>/study.
-    out_dir: str = ""
+    out_dir: str = path()
     # The datasets: training roots (span-*/ CSV folders; relative = to the repository), each scored on the
     # test set beside it, <root>-test/. [] = paths.data_dir scored on paths.test_data_dir.
     datasets: list[str] = field(default_factory=lambda: ["data/trec", "data/bbc-news"])
@@ -223,7 +231,7 @@ class RequestLogConfig:
     enabled: bool = True
     # Where the log lives ('' = <work_dir>/requests); monitor and label-next read every *.csv / *.jsonl here,
     # so a sidecar in front of TF Serving can write its files here too.
-    dir: str = ""
+    dir: str = path()
     # Share of requests logged (drawn per request): lower it for heavy traffic.
     sample_rate: float = 1.0
     # Rotation: a new file past this size; the oldest of our files beyond max_files are deleted
@@ -255,8 +263,18 @@ class MonitorConfig:
     # and share of predictions with top score < low_confidence, traffic minus the gate data's.
     low_confidence: float = 0.5
     max_low_confidence_increase: float = 0.15
+    # Topic shift (off_topic): each request's similarity to the training data is the mean cosine similarity of
+    # its encoder embedding (encoder.handle) to its topic_neighbours nearest training texts; the threshold is
+    # the topic_quantile of what each training text, held out, gets against the rest. Moved: the share of
+    # requests below it exceeds topic_quantile by more than max_off_topic_increase. TREC, 100 requests: held-out
+    # training questions alarm 1.5 % of the time, test questions never; 30 % off-topic questions 100 %.
+    topic_quantile: float = 0.05
+    max_off_topic_increase: float = 0.05
+    topic_neighbours: int = 10
+    # At most this many distinct training texts and this many requests are embedded (seeded random samples).
+    topic_sample: int = 2000
     # Where each check's JSON and HTML go ('' = <work_dir>/monitor).
-    out_dir: str = ""
+    out_dir: str = path()
 
 
 ACTIVE_STRATEGIES = ("margin", "entropy", "random")  # active.strategy's values (ops/loop/ranking.py)
@@ -281,7 +299,7 @@ class ActiveConfig:
     seeds: int = 5
     target: float = 0.85
     # Where the study's JSON and PNG go ('' = <work_dir>/study).
-    out_dir: str = ""
+    out_dir: str = path()
 
 
 @dataclass
@@ -303,16 +321,22 @@ class Config:
     active: ActiveConfig = field(default_factory=ActiveConfig)
 
     @property
+    def work(self) -> WorkDir:
+        """The work dir's layout (pipelines/work_dir.py), with this config's overrides."""
+        return WorkDir(self.paths.work_dir, self.paths.serving_dir, self.paths.pipeline_root, self.request_log.dir,
+                       self.monitor.out_dir, self.study.out_dir, self.active.out_dir)
+
+    @property
     def serving_dir(self) -> str:
-        return self.paths.serving_dir or os.path.join(self.paths.work_dir, "serving")
+        return self.work.serving_dir
 
     @property
     def pipeline_root(self) -> str:
-        return self.paths.pipeline_root or os.path.join(self.paths.work_dir, "pipeline_root")
+        return self.work.pipeline_root
 
     @property
     def metadata_path(self) -> str:
-        return os.path.join(self.paths.work_dir, "metadata.sqlite")
+        return self.work.metadata
 
     def beam_pipeline_args(self, rows: int | None = None) -> list[str]:
         """beam.extra_args, plus the DirectRunner's settings for a run reading `rows` rows (None: unknown)."""

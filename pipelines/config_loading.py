@@ -13,7 +13,7 @@ except ImportError:  # Python 3.10: the TFX 1.16 image (kubeflow/Dockerfile)
     import tomli as tomllib
 
 from components.errors import ConfigError
-from components.modes import MODES as TRAINER_MODES
+from components.modes import TRAINER_MODES
 from pipelines import beam_args
 from pipelines.config import ACTIVE_STRATEGIES, Config
 
@@ -64,15 +64,17 @@ def _apply(obj: typing.Any, values: dict, prefix: str = "") -> None:
             setattr(obj, key, _coerce(value, hints[key], name))
 
 
-# Knobs that name local files or folders: relative values in a config file are relative to that file
-# (a `transferline init` project can be moved or shared as a whole).
-_PATH_KNOBS = {"paths": ("data_dir", "test_data_dir", "schema_file", "work_dir", "serving_dir", "pipeline_root"),
-               "encoder": ("cache_dir",), "study": ("out_dir",)}
+def _path_knobs(config: Config) -> dict[str, list[str]]:
+    """section -> its knobs that name local files or folders (marked with config.path())."""
+    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    return {name: [f.name for f in dataclasses.fields(value) if f.metadata.get("path")]
+            for name, value in sections.items() if dataclasses.is_dataclass(value)}
 
 
 def _resolve_paths(values: dict, base_dir: str) -> dict:
-    """The file's values with its relative local paths made absolute against ``base_dir``."""
-    for section, keys in _PATH_KNOBS.items():
+    """The file's values with its relative local paths (knobs marked path() in pipelines/config.py) made
+    absolute against ``base_dir``: a config file's paths are relative to the file."""
+    for section, keys in _path_knobs(Config()).items():
         for key in keys:
             value = values.get(section, {}).get(key) if isinstance(values.get(section), dict) else None
             if isinstance(value, str) and value and "://" not in value and not os.path.isabs(value):
@@ -108,8 +110,8 @@ def load_config(path: str | None = None, overrides: typing.Sequence[str] = ()) -
 def validate(config: Config) -> None:
     """Value checks the types alone cannot express; raises ConfigError naming the knob."""
     checks = [
-        (config.beam.direct_running_mode in beam_args.MODES,
-         f"beam.direct_running_mode must be one of {', '.join(beam_args.MODES)}"),
+        (config.beam.direct_running_mode in beam_args.DIRECT_RUNNING_MODES,
+         f"beam.direct_running_mode must be one of {', '.join(beam_args.DIRECT_RUNNING_MODES)}"),
         (config.beam.auto_in_memory_max_rows >= 0, "beam.auto_in_memory_max_rows must be >= 0"),
         (config.beam.direct_num_workers >= 0, "beam.direct_num_workers must be >= 0 (0 = one per CPU)"),
         (config.data.train_buckets > 0 and config.data.eval_buckets > 0,
@@ -155,6 +157,10 @@ def validate(config: Config) -> None:
         (0 < config.monitor.min_requests <= 200, "monitor.min_requests must be within 1..200"),
         (0.0 <= config.monitor.low_confidence <= 1.0 and config.monitor.long_text_chars > 0,
          "monitor.low_confidence must be within [0, 1] and monitor.long_text_chars > 0"),
+        (0.0 < config.monitor.topic_quantile < 0.5, "monitor.topic_quantile must be within (0, 0.5)"),
+        (0.0 <= config.monitor.max_off_topic_increase <= 1.0, "monitor.max_off_topic_increase must be within [0, 1]"),
+        (1 <= config.monitor.topic_neighbours < config.monitor.topic_sample,
+         "monitor.topic_neighbours must be >= 1 and below monitor.topic_sample"),
         (config.active.strategy in ACTIVE_STRATEGIES,
          f"active.strategy must be one of {', '.join(ACTIVE_STRATEGIES)}"),
         (0.0 < config.active.near_duplicate <= 1.0, "active.near_duplicate must be within (0, 1] (1 = exact only)"),

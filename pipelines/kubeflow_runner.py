@@ -24,7 +24,7 @@ from tfx import v1 as tfx
 
 from components.encoder import EMBEDDED, build_embedded_encoder, embedded_encoder_dir
 from components.errors import ConfigError
-from pipelines.config import REPO_ROOT, Config
+from pipelines.config import Config
 from pipelines.pipeline import create_pipeline, staged_schema_name, stage_schema_file
 
 IMAGE_ROOT = "/opt/transferline"
@@ -72,8 +72,8 @@ def kubeflow_pipeline(config: Config, image_root: str = IMAGE_ROOT) -> tfx.dsl.P
 
 
 def package_path(config: Config, output: str | None = None) -> str:
-    path = output or config.kubeflow.package_path
-    return os.path.abspath(path if output or os.path.isabs(path) else os.path.join(REPO_ROOT, path))
+    """Where the IR goes: --output, else kubeflow.package_path, else <work_dir>/kubeflow/pipeline.yaml."""
+    return os.path.abspath(output or config.kubeflow.package_path or config.work.compiled_pipeline)
 
 
 def compile_pipeline(config: Config, output: str | None = None, image_root: str = IMAGE_ROOT) -> str:

@@ -17,6 +17,7 @@ from components.encoder import resolve_handle
 from components.errors import DataRejected
 from components.names import GateReason
 from components.serving_dir import served_versions
+from components.span_folders import span_file_glob
 from pipelines import beam_args, run_log
 from pipelines.config import Config
 from pipelines.pipeline import create_pipeline, stage_schema_file
@@ -35,7 +36,7 @@ class LocalRun:
 def stage_schema(config: Config) -> Config:
     """A copy of the config whose schema_file is a content-addressed copy under the work dir
     (see pipelines.pipeline.staged_schema_name for why)."""
-    staged = stage_schema_file(config.paths.schema_file, os.path.join(config.paths.work_dir, "schema"))
+    staged = stage_schema_file(config.paths.schema_file, config.work.schema_dir)
     return dataclasses.replace(config, paths=dataclasses.replace(config.paths, schema_file=staged))
 
 
@@ -51,7 +52,7 @@ def _run(config: Config, log: run_log.RunLog) -> LocalRun:
     for run_id, component in mark_interrupted(config.metadata_path, config.pipeline_name):
         print(f"[transferline] run {run_id} was interrupted during {component} (its process ended); "
               "marked in MLMD", file=log.out)
-    files = config.data.file_pattern.split("/", 1)[-1]
+    files = span_file_glob(config.data.file_pattern)
     skipped = spans.choose(spans.span_files(config.paths.data_dir, files))[1]
     if skipped:  # a span folder still being filled: not a span yet (components/span_folders.py)
         print(f"[transferline] {spans.skipped_message(config.paths.data_dir, skipped, files)}", file=log.out)

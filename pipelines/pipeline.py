@@ -35,6 +35,7 @@ from components.push_gate import PushGate
 from components.references import References
 from components.pusher import AtomicPusherExecutor
 from components.served_model import ServedModel, ServedModelBaseline
+from components.span_folders import span_file_glob
 from pipelines.config import Config
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
@@ -91,7 +92,7 @@ def _test_set_fingerprint(test_dir: str) -> str:
     if not test_dir or not os.path.isdir(test_dir):
         return ""
     fingerprint, _, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(
-        test_dir, [tfx.proto.Input.Split(name=spans.TEST_SPLIT, pattern="*.csv")])
+        test_dir, [tfx.proto.Input.Split(name=names.TEST_SPLIT, pattern="*.csv")])
     return fingerprint
 
 
@@ -167,11 +168,11 @@ def create_pipeline(
         # Every span's files: what TFX's driver fingerprints for the local cache key and DataGate checks;
         # the executor then reads only the chosen spans.
         input_config=tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name="train", pattern=config.data.file_pattern)]),
+            tfx.proto.Input.Split(name=names.TRAIN_SPLIT, pattern=config.data.file_pattern)]),
         output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-            tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
-            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets)])),
-        custom_config=spans.custom_config(config.data.train_spans, config.data.file_pattern.split("/", 1)[1],
+            tfx.proto.SplitConfig.Split(name=names.TRAIN_SPLIT, hash_buckets=config.data.train_buckets),
+            tfx.proto.SplitConfig.Split(name=names.EVAL_SPLIT, hash_buckets=config.data.eval_buckets)])),
+        custom_config=spans.custom_config(config.data.train_spans, span_file_glob(config.data.file_pattern),
                                           test_dir, _test_set_fingerprint(test_dir)),
         custom_executor_spec=spans.example_gen_executor(),
     ).with_id(names.EXAMPLE_GEN)
@@ -203,7 +204,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         # The Evaluator reads the raw test split through the model's own transform; no need to embed it here.
-        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+        splits_config=tfx.proto.SplitsConfig(analyze=[names.TRAIN_SPLIT], transform=[names.TRAIN_SPLIT, names.EVAL_SPLIT]),
         # No TFDV passes inside Transform: StatisticsGen already has the raw data's statistics, and
         # statistics of 512-float embeddings gate nothing (this was a third of Transform's CPU time).
         disable_statistics=True,
@@ -220,21 +221,21 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         base_model=served.outputs["model"],  # warm start (components/trainer.py)
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=tfx.proto.TrainArgs(splits=[names.TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[names.EVAL_SPLIT]),
         custom_config={trainer_module.TRAINER_CONFIG: dataclasses.asdict(config.trainer),
                        trainer_module.ENCODER_HANDLE: encoder_handle,
                        "code_fingerprint": code_fingerprint(trainer_module, model_module, modes, names)}).with_id(names.TRAINER)
     baseline = ServedModelBaseline(candidate=trainer.outputs["model"], served=served.outputs["model"],
                                    serving_dir=config.serving_dir, refresh=baseline_refresh).with_id(names.BASELINE)
-    # The simple baselines a first model must beat, measured on the Evaluator's gate splits.
+    # The reference models a first model must beat, measured on the gate data (names.gate_splits()).
     references = References(examples=example_gen.outputs["examples"], seed=config.trainer.seed).with_id(
         names.REFERENCES)
     references.add_upstream_node(data_gate)  # it trains too: only on data the contract let through
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         # The newest span's eval split, plus the fixed held-out test set where there is one.
-        example_splits=["eval", spans.TEST_SPLIT] if test_dir else ["eval"],
+        example_splits=names.gate_splits(bool(test_dir)),
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline"],
         eval_config=eval_config(config, len(class_names))).with_id(names.EVALUATOR)

@@ -7,9 +7,10 @@ import os
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from components.names import INTERRUPTED, ROLLBACK_EXECUTION_TYPE
+from components.names import INTERRUPTED
 from pipelines.mlmd_store import connect, run_contexts
 
+ROLLBACK_EXECUTION_TYPE = "transferline.Rollback"  # MLMD execution type of `transferline rollback`
 _STATE = metadata_store_pb2.Execution.State
 
 

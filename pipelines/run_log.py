@@ -13,7 +13,8 @@ import os
 import sys
 import time
 
-from components.names import logs_dir
+from components.names import PROGRESS_LOGGER
+from pipelines.work_dir import WorkDir
 
 
 class ComponentProgress(logging.Handler):
@@ -35,6 +36,38 @@ class ComponentProgress(logging.Handler):
         else:
             self.durations[node] = time.monotonic() - self.started.get(node, time.monotonic())
             print(f"[transferline] {node:<22} done in {self.durations[node]:6.1f} s", file=self.out, flush=True)
+
+
+def progress_line(record: logging.LogRecord) -> str:
+    """A component's own progress record (`names.PROGRESS_LOGGER`, node id in `node`) as a progress line."""
+    return f"[transferline] {getattr(record, 'node', ''):<22} {record.getMessage()}"
+
+
+class StepProgress(logging.Handler):
+    """Prints what components log to `names.PROGRESS_LOGGER` (the Trainer's epochs) as progress lines."""
+
+    def __init__(self, out):
+        super().__init__(logging.INFO)
+        self.out = out
+
+    def emit(self, record):
+        print(progress_line(record), file=self.out, flush=True)
+
+
+@contextlib.contextmanager
+def _step_progress(out):
+    """Components' progress lines to `out` while the run lasts, and only there (not the root logger's handlers)."""
+    logger = logging.getLogger(PROGRESS_LOGGER)
+    handler, level, propagate = StepProgress(out), logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 class RunLog:
@@ -64,12 +97,13 @@ def captured(work_dir: str, verbose: bool, out=None):
         progress = ComponentProgress(out)
         absl.addHandler(progress)
         try:
-            yield RunLog(out, None, progress)
+            with _step_progress(out):
+                yield RunLog(out, None, progress)
         finally:
             absl.removeHandler(progress)
         return
-    os.makedirs(logs_dir(work_dir), exist_ok=True)
-    path = os.path.join(logs_dir(work_dir), time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}.log")
+    os.makedirs(WorkDir(work_dir).logs, exist_ok=True)
+    path = os.path.join(WorkDir(work_dir).logs, time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}.log")
     log_file = open(path, "a", buffering=1, encoding="utf-8")
     sys.stderr.flush()
     terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
@@ -85,7 +119,8 @@ def captured(work_dir: str, verbose: bool, out=None):
     absl.addHandler(progress)
     sys.unraisablehook = _log_unraisable(log_file)
     try:
-        yield RunLog(progress.out, path, progress)
+        with _step_progress(progress.out):
+            yield RunLog(progress.out, path, progress)
     finally:
         absl.removeHandler(progress)
         for logger in loggers:

@@ -7,8 +7,8 @@ import os
 import time
 
 from components.errors import Busy
+from pipelines.work_dir import WorkDir
 
-LOCK_FILE = ".lock"
 _held: set[str] = set()  # work dirs this process holds: re-entrant, so the CLI can lock before importing TFX
 
 
@@ -25,7 +25,7 @@ def exclusive(work_dir: str):
         yield
         return
     os.makedirs(work_dir, exist_ok=True)
-    f = open(os.path.join(work_dir, LOCK_FILE), "a+")
+    f = open(WorkDir(work_dir).lock, "a+")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -51,7 +51,7 @@ def is_held(work_dir: str) -> bool:
     """Whether a process (this one included) holds the work dir's lock now: a run or rollback is alive."""
     if os.path.realpath(work_dir) in _held:
         return True
-    path = os.path.join(work_dir, LOCK_FILE)
+    path = WorkDir(work_dir).lock
     if not os.path.exists(path):
         return False
     with open(path, "a+") as f:

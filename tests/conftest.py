@@ -152,11 +152,15 @@ class PipelineRuns:
 
     @property
     def serving_dir(self):
-        return os.path.join(self.work_dir, "serving")
+        from pipelines.work_dir import WorkDir
+
+        return WorkDir(self.work_dir).serving_dir
 
     @property
     def metadata_path(self):
-        return os.path.join(self.work_dir, "metadata.sqlite")
+        from pipelines.work_dir import WorkDir
+
+        return WorkDir(self.work_dir).metadata
 
     def run(self, *overrides):
         args = ["run", "--config", self.config, *self.extra]

@@ -7,15 +7,18 @@ import pytest
 
 from components import errors
 from ops import cli
+from ops.loop import verdicts
+from ops.serving.serve import PortInUse
 
 COMMANDS = {"init", "run", "retrain", "rollback", "predict", "config", "encoder", "schema", "report", "serve",
-            "monitor", "label-next", "add-span", "study", "compile", "submit", "schedule", "bake", "kubeflow-check"}
+            "monitor", "label-next", "add-span", "study", "compile", "submit", "schedule", "bake", "kubeflow-check",
+            "runs", "versions"}
 
 
 @pytest.mark.parametrize("error, code", [
     (errors.UserError, 2), (errors.ConfigError, 2), (errors.EncoderHandleError, 2), (errors.NoSpans, 2),
-    (errors.NotFound, 2), (errors.PortInUse, 2), (errors.DataRejected([]), 3), (errors.KubeflowError, 4),
-    (errors.Busy, 5), (errors.Drift, 6), (errors.NotEnoughTraffic, 7)])
+    (errors.NotFound, 2), (PortInUse, 2), (errors.DataRejected([]), 3), (errors.KubeflowError, 4),
+    (errors.Busy, 5), (verdicts.Drift, 6), (verdicts.NotEnoughTraffic, 7)])
 def test_each_user_error_exits_with_its_code_and_one_line(error, code, monkeypatch, capsys):
     def command(args):
         raise error("what went wrong, and what to do") if isinstance(error, type) else error

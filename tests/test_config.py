@@ -67,6 +67,10 @@ def test_printed_config_round_trips(tmp_path):
     (["serve.poll_seconds=0"], "serve.poll_seconds and serve.max_body_bytes must be > 0"),
     (["study.sizes="], "study.sizes must be a non-empty list"),
     (["study.seeds=0"], "study.seeds must be > 0"),
+    (["monitor.topic_quantile=0.5"], "monitor.topic_quantile must be within (0, 0.5)"),
+    (["monitor.max_off_topic_increase=-0.1"], "monitor.max_off_topic_increase must be within [0, 1]"),
+    (["monitor.topic_neighbours=0"], "monitor.topic_neighbours must be >= 1 and below monitor.topic_sample"),
+    (["monitor.topic_sample=5"], "monitor.topic_neighbours must be >= 1 and below monitor.topic_sample"),
 ])
 def test_bad_overrides_are_explained(overrides, message):
     with pytest.raises(ConfigError) as caught:
@@ -96,3 +100,56 @@ def test_schema_is_staged_by_content(tmp_path):
     schema.write_text('feature { name: "text" type: BYTES }\nfeature { name: "label" type: BYTES }\n')
     assert stage_schema(config).paths.schema_file != first
     assert config.paths.schema_file == str(schema)  # the caller's config is left alone
+
+
+def test_every_path_knob_in_a_file_is_relative_to_the_file(tmp_path, monkeypatch):
+    """A moved `init` project finds everything: each knob marked path() resolves against the config file,
+    including the request log, monitor and study folders (once hand-listed, and missed)."""
+    import dataclasses
+
+    from pipelines.config import Config
+    from pipelines.config_loading import load_config
+
+    project = tmp_path / "moved" / "project"
+    project.mkdir(parents=True)
+    defaults = Config()
+    sections_ = [getattr(defaults, s.name) for s in dataclasses.fields(Config)]
+    marked = {(s.name, f.name) for s, value in zip(dataclasses.fields(Config), sections_)
+              if dataclasses.is_dataclass(value) for f in dataclasses.fields(value) if f.metadata.get("path")}
+    assert {("request_log", "dir"), ("monitor", "out_dir"), ("active", "out_dir"), ("study", "out_dir"),
+            ("paths", "work_dir"), ("kubeflow", "package_path")} <= marked
+    sections = {}
+    for section, key in sorted(marked):
+        sections.setdefault(section, []).append(f'{key} = "rel/{section}-{key}"')
+    (project / "transferline.toml").write_text("".join(f"[{s}]\n" + "\n".join(lines) + "\n" for s, lines in sections.items()))
+    monkeypatch.chdir(tmp_path)  # elsewhere: the cwd must not matter
+    config = load_config(str(project / "transferline.toml"))
+    for section, key in marked:
+        assert getattr(getattr(config, section), key) == str(project / "rel" / f"{section}-{key}"), (section, key)
+    work = config.work
+    assert (work.requests_dir, work.monitor_dir, work.active_dir) == (
+        str(project / "rel" / "request_log-dir"), str(project / "rel" / "monitor-out_dir"),
+        str(project / "rel" / "active-out_dir"))
+
+
+def test_the_work_dir_layout_has_one_home():
+    from pipelines.config_loading import load_config
+    from pipelines.work_dir import WorkDir
+
+    config = load_config(None, ["paths.work_dir=/w"])
+    assert config.work == WorkDir("/w")
+    assert (config.serving_dir, config.pipeline_root, config.metadata_path) == (
+        "/w/serving", "/w/pipeline_root", "/w/metadata.sqlite")
+    assert (config.work.reports("r1"), config.work.rollbacks_log, config.work.logs, config.work.requests_dir,
+            config.work.compiled_pipeline, config.work.lock) == (
+        "/w/reports/r1", "/w/reports/rollbacks.jsonl", "/w/logs", "/w/requests", "/w/kubeflow/pipeline.yaml", "/w/.lock")
+    moved = load_config(None, ["paths.work_dir=/w", "paths.serving_dir=/s", "request_log.dir=/r"])
+    assert (moved.serving_dir, moved.work.requests_dir) == ("/s", "/r")
+
+
+def test_gate_data_and_span_files_are_spelled_once():
+    from components.names import EVAL_SPLIT, TEST_SPLIT, gate_splits
+    from components.span_folders import span_file_glob
+
+    assert gate_splits() == [EVAL_SPLIT, TEST_SPLIT] and gate_splits(False) == [EVAL_SPLIT]
+    assert span_file_glob("span-*/*.csv") == "*.csv" and span_file_glob("span-*/part-*.csv") == "part-*.csv"

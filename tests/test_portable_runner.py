@@ -39,10 +39,10 @@ def test_whole_pipeline_runs_through_job_service_and_worker_pool(portable_run):
 
 
 def test_portable_args_replace_the_direct_runner(portable_run):
-    from components.names import logs_dir
+    from pipelines.work_dir import WorkDir
 
-    logs = os.listdir(logs_dir(portable_run.work_dir))
-    with open(os.path.join(logs_dir(portable_run.work_dir), logs[-1]), encoding="utf-8", errors="replace") as f:
+    logs = os.listdir(WorkDir(portable_run.work_dir).logs)
+    with open(os.path.join(WorkDir(portable_run.work_dir).logs, logs[-1]), encoding="utf-8", errors="replace") as f:
         text = f.read()
     args_line = next(line for line in text.splitlines() if "Beam args" in line)
     assert "--runner=PortableRunner" in args_line and "--direct_running_mode" not in args_line, args_line

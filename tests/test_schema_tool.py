@@ -44,6 +44,22 @@ def test_adopt_takes_the_proposals_classes_keeps_the_rest_backs_up_and_diffs(tmp
 
 
 def test_adopt_without_a_proposal_says_what_to_run(tmp_path):
-    result = run_cli("schema", "adopt", "--work-dir", str(tmp_path))
+    contract = tmp_path / "schema.pbtxt"
+    contract.write_text(open(SCHEMA).read())
+    result = run_cli("schema", "adopt", "--work-dir", str(tmp_path), "--set", f"paths.schema_file={contract}")
     assert result.returncode == 2
     assert "no proposal at" in result.stderr and "transferline schema propose" in result.stderr
+
+
+def test_commands_never_write_into_the_repository(tmp_path):
+    """The default project's data and schema are the repository's: adopt and add-span refuse, in one line."""
+    before = open(SCHEMA).read()
+    (tmp_path / "proposed.pbtxt").write_text(before)
+    result = run_cli("schema", "adopt", "--proposal", str(tmp_path / "proposed.pbtxt"))
+    assert result.returncode == 2 and "part of the transferline repository" in result.stderr
+    assert "transferline init" in result.stderr and "Traceback" not in result.stderr
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text,label\nWhat is a question ?,DESC\n")
+    result = run_cli("add-span", str(rows))
+    assert result.returncode == 2 and "data/trec is part of the transferline repository" in result.stderr
+    assert open(SCHEMA).read() == before and not os.path.exists(os.path.join(REPO, "data", "trec", "span-2"))

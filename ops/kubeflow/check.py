@@ -127,10 +127,8 @@ def from_pod(doc: dict) -> dict:
 
 
 def _default_package(args) -> str:
-    from pipelines.config import REPO_ROOT
-
-    path = config_from(args).kubeflow.package_path  # as kubeflow_runner.package_path, without importing TFX
-    return path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
+    config = config_from(args)  # as kubeflow_runner.package_path, without importing TFX
+    return os.path.abspath(config.kubeflow.package_path or config.work.compiled_pipeline)
 
 
 def _read(path: str) -> str:

@@ -9,7 +9,7 @@ from ops.args import add_config_args, config_from, say
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compile", help="compile for Kubeflow Pipelines (KubeflowV2DagRunner) to kubeflow/pipeline.yaml")
+    p = sub.add_parser("compile", help="compile for Kubeflow Pipelines (KubeflowV2DagRunner) to <work_dir>/kubeflow/pipeline.yaml")
     _add_kubeflow_args(p, client=False)
     p.add_argument("--output", metavar="FILE", help="where to write the IR (.yaml; kubeflow.package_path)")
     p.set_defaults(func=compile_command)

@@ -11,7 +11,7 @@ import sys
 
 from components import names
 from components.errors import ConfigError, DataRejected, NotFound
-from ops.args import add_config_args, config_from, say
+from ops.args import add_config_args, config_from, refuse_repository_write, say
 from ops.serving.request_log import parse_time, read_requests, request_log_dir
 from pipelines.config import ACTIVE_STRATEGIES
 
@@ -86,8 +86,7 @@ def label_next(config, n: int, out: str | None = None, since: str | None = None,
     vectors = embed_texts(config.encoder.handle, config.encoder.cache_dir, [texts[i] for i in pool], log)
     clusters = ranking.cluster(vectors, n) if config.active.spread else None
     chosen = [pool[j] for j in ranking.pick(range(len(pool)), vectors, n, config.active.near_duplicate, clusters)]
-    out = out or os.path.join(config.paths.work_dir, "to-label",
-                              f"next-{datetime.datetime.now():%Y%m%dT%H%M%S}.csv")
+    out = out or os.path.join(config.work.to_label, f"next-{datetime.datetime.now():%Y%m%dT%H%M%S}.csv")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     rows = [{names.TEXT: texts[i], names.LABEL: "", "guess": classes[int(np.argmax(probs[i]))] if dicts[i] else "",
              "score": f"{float(np.max(probs[i])):.4f}" if dicts[i] else ""} for i in chosen]
@@ -111,12 +110,13 @@ def next_span(existing) -> int:
 
 def add_span(config, path: str, log=lambda m: None) -> str:
     """Checks ``path`` as a run would (same checks and messages), then renames it into place as span-N/."""
-    from components.data_gate import _text_problems, diagnose_csv_files, problem
+    from components.data_gate import text_problems, diagnose_csv_files, problem
     from components.spans import span_dirs
 
     if not os.path.isfile(path):
         raise NotFound(f"no such file: {path}")
     data_dir = config.paths.data_dir
+    refuse_repository_write(data_dir, "the data dir")
     number = next_span(span_dirs(data_dir))
     staging = os.path.join(data_dir, f".staging-span-{number}")  # not span-*: no run reads it half-written
     shutil.rmtree(staging, ignore_errors=True)
@@ -132,7 +132,7 @@ def add_span(config, path: str, log=lambda m: None) -> str:
                 problems.append(problem(f"feature '{names.LABEL}'", f"{len(unlabelled)} row(s) have no label; "
                                         "label every row (or delete the rows you cannot label)", unlabelled))
             problems += _schema_problems(config, rows)
-            problems += _text_problems(rows, config.contract.max_text_chars, config.contract.max_duplicate_fraction)
+            problems += text_problems(rows, config.contract.max_text_chars, config.contract.max_duplicate_fraction)
         if problems:
             raise DataRejected(problems)
         os.rename(staging, os.path.join(data_dir, f"span-{number}"))  # atomic: the span appears whole

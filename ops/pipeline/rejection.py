@@ -5,7 +5,6 @@ import html
 import os
 
 from components.errors import DataRejected
-from components.names import reports_dir
 from ops.report.tfdv_views import tfdv_sections
 from pipelines.config import Config
 from pipelines.mlmd_store import connect, run_contexts, run_outputs
@@ -21,7 +20,7 @@ def write_rejection_report(config: Config, rejected: DataRejected) -> tuple[str,
         return "", None
     states, outputs = run_outputs(store, runs[-1])
     stopped = ", ".join(f"{c} ({s})" for c, s in states.items() if s in ("FAILED", "RUNNING")) or ""
-    return stopped, _page(outputs, rejected, reports_dir(config.paths.work_dir, runs[-1].name))
+    return stopped, _page(outputs, rejected, config.work.reports(runs[-1].name))
 
 
 def _page(outputs, rejected: DataRejected, report_dir: str) -> str:

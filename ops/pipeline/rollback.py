@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 from ml_metadata.proto import metadata_store_pb2
 
 from components.errors import NotFound, UserError
-from components.names import ROLLBACK_EXECUTION_TYPE, reports_dir
 from components.serving_dir import rolled_back_dir, served_versions
 from ops.args import add_config_args, config_from, say
 from pipelines.config import Config
 from pipelines import run_history
+from pipelines.run_history import ROLLBACK_EXECUTION_TYPE
 from pipelines.mlmd_store import connect
 
 
@@ -83,7 +83,7 @@ def rollback(config: Config, reason: str, to_version: int | None = None) -> Roll
     record = Rollback(from_version=versions[-1], to_version=target, moved=moved, user=getpass.getuser(),
                       host=socket.gethostname(), time=time.strftime("%Y-%m-%dT%H:%M:%S%z"), reason=reason)
     record.mlmd_execution_id = _record_in_mlmd(config, record)
-    log = os.path.join(reports_dir(config.paths.work_dir), "rollbacks.jsonl")
+    log = config.work.rollbacks_log
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "a") as f:
         f.write(json.dumps(asdict(record)) + "\n")

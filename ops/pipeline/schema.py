@@ -15,8 +15,9 @@ import os
 import shutil
 import tempfile
 
+from components import names
 from components.names import LABEL
-from ops.args import add_config_args, config_from, say
+from ops.args import add_config_args, config_from, refuse_repository_write, say
 from pipelines.config import Config
 
 
@@ -36,7 +37,7 @@ def register(sub) -> None:
 
 
 def _proposal_path(config: Config) -> str:
-    return os.path.join(config.paths.work_dir, "schema", "proposed.pbtxt")
+    return config.work.proposed_schema
 
 
 def command(args) -> int:
@@ -54,6 +55,7 @@ def command(args) -> int:
 def adopt_command(args) -> int:
     config = config_from(args)
     proposal = os.path.abspath(args.proposal or _proposal_path(config))
+    refuse_repository_write(config.paths.schema_file, "the schema")
     diff, backup = adopt_schema(config.paths.schema_file, proposal)
     if not diff:
         print(f"{config.paths.schema_file} already has the proposal's value domains; nothing changed")
@@ -130,9 +132,9 @@ def propose_schema(config: Config, out_path: str) -> str:
         example_gen = tfx.components.CsvExampleGen(
             input_base=config.paths.data_dir,
             input_config=tfx.proto.Input(splits=[
-                tfx.proto.Input.Split(name="train", pattern=config.data.file_pattern)]),
+                tfx.proto.Input.Split(name=names.TRAIN_SPLIT, pattern=config.data.file_pattern)]),
             output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-                tfx.proto.SplitConfig.Split(name="train", hash_buckets=1)])))
+                tfx.proto.SplitConfig.Split(name=names.TRAIN_SPLIT, hash_buckets=1)])))
         statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
         schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                               infer_feature_shape=True)

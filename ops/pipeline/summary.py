@@ -5,7 +5,8 @@ import dataclasses
 import json
 import os
 
-from components.names import PUSHER, REFERENCE_NAMES, GateReason, reports_dir
+from components.names import DATA_GATE, PUSHER, REFERENCE_NAMES, GateReason
+from pipelines.work_dir import WorkDir
 from pipelines.runs import RunSummary
 
 # Reasons worth a line of their own: the model was good, yet held back.
@@ -13,7 +14,10 @@ _HELD_BACK = (GateReason.STALE, GateReason.ALREADY_SERVED, GateReason.SAME_TRAIN
 
 
 def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> str:
-    lines = [f"Run {s.run_id} of '{s.pipeline_name}': {len(s.ran)} component(s) ran, {len(s.cached)} cached"]
+    lines = [f"Run {s.run_id} of '{s.pipeline_name}': " + (f"FAILED at {s.failed}; " if s.failed else "")
+             + f"{len(s.ran)} component(s) ran, {len(s.cached)} cached"]
+    if s.failed:
+        lines.append("  " + failed_line(s))
     if s.interrupted:
         lines.append(f"  INTERRUPTED during {s.interrupted}: its process ended before the run finished (killed?); "
                      "nothing after it ran. Run again: finished steps are cached")
@@ -68,6 +72,16 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
     return "\n".join(lines)
 
 
+def failed_line(s: RunSummary) -> str:
+    """A FAILED run in words: where it stopped, and what that means for the served model."""
+    if s.failed == DATA_GATE:
+        return (f"FAILED at {s.failed}: the data broke the contract (rejected); nothing was trained or pushed, "
+                "the served model is unchanged")
+    return (f"FAILED at {s.failed}: the component raised an error, nothing after it ran and nothing was pushed "
+            "(the served model is unchanged); the error is in the run's log (logs/ under the work dir). "
+            "Run again once fixed: finished steps are cached")
+
+
 def references_line(s: RunSummary) -> str:
     """'majority class 0.4915, TF-IDF(1-2-grams)+LR 0.7966; the model: +0.4661 and +0.1610'."""
     line = ", ".join(f"{REFERENCE_NAMES[n]} {v:.4f}" for n, v in s.references.items())
@@ -85,12 +99,12 @@ def below_reference_reason(s: RunSummary) -> str:
     margin = f" + margin {s.reference_margin:.4f}" if s.reference_margin else ""
     return (f"accuracy {accuracy:.4f} does not beat " + " nor ".join(
         f"the {REFERENCE_NAMES[n]} reference {s.references[n]:.4f}{margin}" for n in missed)
-        + " on the same gate data; a first model must beat the simple baselines (gate.reference_margin)")
+        + " on the same gate data; a first model must beat the references (gate.reference_margin)")
 
 
 def write_summary(s: RunSummary, work_dir: str, durations: dict[str, float] | None = None) -> str:
     """Writes summary.json (the summary plus each component's wall time) into the run's report folder."""
-    report_dir = reports_dir(work_dir, s.run_id)
+    report_dir = WorkDir(work_dir).reports(s.run_id)
     os.makedirs(report_dir, exist_ok=True)
     path = os.path.join(report_dir, "summary.json")
     with open(path, "w") as f:

@@ -65,19 +65,29 @@ def write_report(config: Config, run=None) -> tuple[str, str]:
     if summary.interrupted:
         parts.append(f"<p id='interrupted' class='no'><b>Interrupted</b> during {_e(summary.interrupted)}: the run's "
                      "process ended before it finished (killed?); nothing after it ran.</p>")
+    if summary.failed:
+        parts.append(failed_paragraph(summary))
     parts += _gate_section(summary, outputs)
     parts += _metrics_section(summary, outputs, classes)
     parts += data_section(store, outputs)
     parts += lineage_section(store, context, outputs)
     parts.append("</body></html>")
 
-    report_dir = names.reports_dir(config.paths.work_dir, summary.run_id)
+    report_dir = config.work.reports(summary.run_id)
     os.makedirs(report_dir, exist_ok=True)
     path = os.path.join(report_dir, "report.html")
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write("\n".join(parts))
     os.replace(path + ".tmp", path)
     return path, format_summary(summary) + f"\n  report: {path}"
+
+
+def failed_paragraph(summary) -> str:
+    """The report's line for a run with a FAILED execution: `FAILED at <component>` and what that means."""
+    from ops.pipeline.summary import failed_line
+
+    why = failed_line(summary).split(": ", 1)[1]
+    return f"<p id='failed' class='no'><b>FAILED at {_e(summary.failed)}</b>: {_e(why)}</p>"
 
 
 def _when(ms: int) -> str:
@@ -102,7 +112,8 @@ def _thresholds(evaluation_uri: str, first_model: bool) -> list[list]:
 
 
 def _gate_section(summary, outputs) -> list[str]:
-    verdict = ("BLESSED" if summary.blessed else "NOT BLESSED") if summary.blessed is not None else "not evaluated"
+    verdict = (("BLESSED" if summary.blessed else "NOT BLESSED") if summary.blessed is not None else
+               f"not evaluated: FAILED at {summary.failed}" if summary.failed else "not evaluated")
     pushed = summary.pushed_path or "nothing (the served model is unchanged)"
     rows = [["Evaluator verdict", verdict], ["push gate", summary.gate_reason or "-"], ["pushed", pushed],
             ["compared with", summary.baseline or "-"]]

@@ -8,7 +8,7 @@ from components import names
 
 def splits(uri: str, file_name: str) -> list[tuple[str, str]]:
     """(split, path) for each Split-*/file_name under an artifact, train and eval first."""
-    order = {"train": 0, "eval": 1}
+    order = {names.TRAIN_SPLIT: 0, names.EVAL_SPLIT: 1}
     found = [d.replace("Split-", "") for d in os.listdir(uri) if d.startswith("Split-")] if os.path.isdir(uri) else []
     return [(n, os.path.join(uri, f"Split-{n}", file_name)) for n in sorted(found, key=lambda n: (order.get(n, 2), n))
             if os.path.exists(os.path.join(uri, f"Split-{n}", file_name))]

@@ -160,7 +160,7 @@ def from_config(config) -> RequestLog | None:
 
 
 def request_log_dir(config) -> str:
-    return config.request_log.dir or names.requests_dir(config.paths.work_dir)
+    return config.work.requests_dir
 
 
 # ---------------------------------------------------------------------------------------- reading back

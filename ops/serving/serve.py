@@ -26,12 +26,16 @@ import signal
 import threading
 import time
 
-from components.errors import PortInUse
+from components.errors import UserError
 from components.serving_dir import served_versions
 from ops.serving import request_log
 from ops.args import add_config_args, config_from, say
 from ops.serving.rest.body import ApiError, bad
 from pipelines.config import Config
+
+
+class PortInUse(UserError):
+    """`serve` cannot listen on the port it was given."""
 
 
 class ModelServer:

@@ -96,7 +96,7 @@ def run_active(config, quick: bool = False, log=print) -> dict:
             log(f"seed {seed}, {strategy}: " + ", ".join(f"{p['labels']}:{p['accuracy']:.3f}"
                                                          for p in rows[-(rounds + 1):]))
     result = summarize(rows, a.target)
-    out_dir = a.out_dir or os.path.join(config.paths.work_dir, "study")
+    out_dir = config.work.active_dir
     os.makedirs(out_dir, exist_ok=True)
     result.update({"config": {"start": a.start, "step": a.step, "rounds": rounds, "seeds": seeds, "quick": quick,
                               "target": a.target, "near_duplicate": a.near_duplicate, "trainer": hp},

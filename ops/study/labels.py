@@ -153,7 +153,7 @@ def run_dataset(config: Config, quick: bool = False, log=print) -> dict:
             log(f"{name}, {size} labels, seed {seed}: " + ", ".join(
                 f"{MODELS[r['model']]} {r['accuracy']:.3f}" for r in rows[-len(MODELS):]))
 
-    out_dir = os.path.join(config.study.out_dir or os.path.join(config.paths.work_dir, "study"), name)
+    out_dir = os.path.join(config.work.study_dir, name)
     os.makedirs(out_dir, exist_ok=True)
     result = {
         "dataset": name,
