@@ -170,30 +170,53 @@ def text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[d
     return found
 
 
-# ---------------------------------------------------------------------------------- drift by span
-def _span_statistics(folder: str, files: str):
+# ---------------------------------------------------------------------------------- drift of the whole
+def _rows_statistics(folders: list[str], files: str):
+    """TFDV statistics of the label and the text length over every row of the given span folders."""
     import pandas as pd
     import tensorflow_data_validation as tfdv
 
     texts, labels = [], []
-    for path in sorted(fileio.glob(os.path.join(folder, files))):
-        with fileio.open(path, "rb") as f:
-            for row in csv.DictReader(io.StringIO(f.read().decode("utf-8-sig", "replace"))):
-                texts.append(row.get(names.TEXT) or "")
-                labels.append(row.get(names.LABEL) or "")
+    for folder in folders:
+        for path in sorted(fileio.glob(os.path.join(folder, files))):
+            with fileio.open(path, "rb") as f:
+                for row in csv.DictReader(io.StringIO(f.read().decode("utf-8-sig", "replace"))):
+                    texts.append(row.get(names.TEXT) or "")
+                    labels.append(row.get(names.LABEL) or "")
     frame = pd.DataFrame({names.LABEL: labels, "text_length": [len(t) for t in texts]})
     return tfdv.generate_statistics_from_dataframe(frame)
 
 
-def drift_problems(data_dir: str, label_threshold: float, length_threshold: float, files: str = "*.csv") -> list[dict]:
-    """TFDV drift between the newest span and the previous one (none with fewer than two spans)."""
+def acceptance(span_folder: str) -> dict | None:
+    """The recorded acceptance of a span (`transferline accept-span`, or add-span --accept): who, when, why."""
+    import json
+
+    path = os.path.join(span_folder, names.ACCEPTED_FILE)
+    if not fileio.exists(path):
+        return None
+    with fileio.open(path, "r") as f:
+        return json.loads(f.read())
+
+
+def drift_problems(data_dir: str, label_threshold: float, length_threshold: float, files: str = "*.csv",
+                   window: int = 0, spans: dict[int, str] | None = None) -> list[dict]:
+    """TFDV drift of the training data as a whole: the training data with the newest span (the spans a run
+    reads: the newest `window`, 0 = all) against the training data without it, row-weighted. A small span (a
+    20-row active-learning batch, a few rows of a newly adopted class) moves the whole little and passes;
+    a large one-sided export is still caught. A span with a recorded acceptance is not judged again.
+    ``spans``: span number -> folder (default: the span folders with data under data_dir)."""
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
-    spans = span_data_dirs(data_dir, files)
-    if len(spans) < 2 or not (label_threshold or length_threshold):
+    spans = spans if spans is not None else span_data_dirs(data_dir, files)
+    numbers = sorted(spans)
+    if len(numbers) < 2 or not (label_threshold or length_threshold):
         return []
-    newest, previous = sorted(spans)[-1], sorted(spans)[-2]
+    newest = numbers[-1]
+    if acceptance(spans[newest]):
+        return []
+    after = numbers[-window:] if window else numbers
+    before = numbers[:-1][-window:] if window else numbers[:-1]
     schema = schema_pb2.Schema()
     label = schema.feature.add(name=names.LABEL, type=schema_pb2.BYTES)
     if label_threshold:
@@ -201,17 +224,23 @@ def drift_problems(data_dir: str, label_threshold: float, length_threshold: floa
     length = schema.feature.add(name="text_length", type=schema_pb2.INT)
     if length_threshold:
         length.drift_comparator.jensen_shannon_divergence.threshold = length_threshold
-    anomalies = tfdv.validate_statistics(_span_statistics(spans[newest], files), schema,
-                                         previous_statistics=_span_statistics(spans[previous], files))
+    anomalies = tfdv.validate_statistics(_rows_statistics([spans[n] for n in after], files), schema,
+                                         previous_statistics=_rows_statistics([spans[n] for n in before], files))
     found = []
     for feature, info in sorted(anomalies.anomaly_info.items()):
         comparators = (r for r in info.reason
                        if anomalies_pb2.AnomalyInfo.Type.Name(r.type).startswith("COMPARATOR_"))
         for reason in comparators:
             knob = "contract.max_label_drift" if feature == names.LABEL else "contract.max_length_drift"
-            found.append(problem(f"span-{newest} vs span-{previous}, '{feature}'",
-                                 f"{reason.description} ({knob})"))
+            found.append(problem(
+                f"the training data with span-{newest} vs without it ({_span_list(before)}), '{feature}'",
+                f"{reason.description} ({knob}; if the change is intended: "
+                f"`transferline accept-span {newest} --reason ...`, or `transferline remove-span {newest}`)"))
     return found
+
+
+def _span_list(numbers: list[int]) -> str:
+    return "span " + ", ".join(map(str, numbers)) if len(numbers) == 1 else "spans " + ", ".join(map(str, numbers))
 
 
 @component
@@ -228,7 +257,8 @@ def DataGate(
         max_label_drift: tfx.dsl.components.Parameter[float],
         max_length_drift: tfx.dsl.components.Parameter[float],
         max_leakage_fraction: tfx.dsl.components.Parameter[float],
-) -> TypedDict("GateOutput", {"rows": int, "gate_rows": int, "leaked_rows": int}):
+        train_spans: tfx.dsl.components.Parameter[int] = 0,
+) -> TypedDict("GateOutput", {"rows": int, "gate_rows": int, "leaked_rows": int, "eval_rows": int}):
     """Halts the run (DataRejected) when the data breaks the contract; else passes the row counts on:
     all rows, the gate's (eval + test splits), and how many gate rows are also training texts."""
     test_pattern = span_file_glob(file_pattern)
@@ -254,8 +284,8 @@ def DataGate(
     gate_rows = sum(map(len, gate.values()))
     found += ([p for p in [leakage_problem(leaked, gate_rows, max_leakage_fraction)] if p]
               + text_problems([r for split in rows.values() for r in split], max_text_chars, max_duplicate_fraction)
-              + drift_problems(data_dir, max_label_drift, max_length_drift, test_pattern))
+              + drift_problems(data_dir, max_label_drift, max_length_drift, test_pattern, train_spans))
     if found:
         raise DataRejected(found)
     return {"rows": sum(map(len, rows.values())), "gate_rows": gate_rows,
-            "leaked_rows": sum(map(len, leaked.values()))}
+            "leaked_rows": sum(map(len, leaked.values())), "eval_rows": len(rows.get(names.EVAL_SPLIT, []))}

@@ -24,6 +24,15 @@ def choose_mode(mode: str, n_train: int, hp: dict) -> tuple[str, str]:
                   f"(trainer.auto_fine_tune_min_examples / auto_wide_deep_min_examples)")
 
 
+def skip_phase2(mode: str, why: str, n_eval: int, min_eval_rows: int) -> tuple[str, str]:
+    """(mode, why) with fine-tuning skipped when the eval split is too small to decide it: phase 2 is kept only
+    if it beats phase 1 on eval, and a handful of rows cannot tell (data.min_eval_rows). Phase 1 is the head."""
+    if mode != FINE_TUNE or n_eval >= min_eval_rows:
+        return mode, why
+    return HEAD, (f"{why}; phase 2 skipped: {n_eval} eval rows, fewer than {min_eval_rows} (data.min_eval_rows), "
+                  "too few to decide it")
+
+
 def keep_phase2(phase1: dict, phase2: dict) -> tuple[bool, str]:
     """Whether fine-tuning (phase 2) is kept over the head alone (phase 1), from their eval figures.
 

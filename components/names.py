@@ -79,6 +79,7 @@ GATE = output_key(PUSH_GATE, "gate")
 PUSHED_MODEL = output_key(PUSHER, "pushed_model")
 GATE_ROWS = output_key(DATA_GATE, "gate_rows")      # rows of gate data (Integer value artifacts)
 LEAKED_ROWS = output_key(DATA_GATE, "leaked_rows")  # of those, rows whose text is also a training text
+EVAL_ROWS = output_key(DATA_GATE, "eval_rows")      # of those, the eval split's (early stopping, phase 2)
 
 # The Examples artifact's splits: the chosen spans hash into train and eval; the held-out test set is its own.
 TRAIN_SPLIT = "train"
@@ -98,8 +99,11 @@ EXAMPLE_COUNT_METRIC = "example_count"
 # ----------------------------------------------------------------------------------------- MLMD properties
 SPANS = "spans"                        # Examples: the chosen span numbers, comma-separated
 SKIPPED_SPANS = "skipped_spans"        # Examples: span folders with no data file yet, comma-separated
+EVAL_SPANS = "eval_spans"              # Examples: the spans the eval split was drawn from (data.min_eval_rows)
+MIN_EVAL_ROWS = "min_eval_rows"        # Examples: data.min_eval_rows, the eval split's floor it was drawn for
 DATA_FINGERPRINT = "data_fingerprint"  # Examples: TFX's fingerprint of the files read
-BASELINE_SOURCE = "baseline_source"    # "served", "first_model" (baseline) or "none" (nothing served)
+BASELINE_SOURCE = "baseline_source"    # "served", "first_model", "classes_changed" (baseline) or "none" (nothing served)
+CLASS_CHANGE = "class_change"          # ServedModelBaseline, PushGate: how the classes differ from the served model's
 BASELINE_VERSION = "baseline_version"  # the served version number, 0 for first_model
 BASELINE_PATH = "baseline_path"        # what was copied
 BLESSED = "blessed"                    # ModelBlessing (TFX's own name)
@@ -129,15 +133,18 @@ class GateReason:
     SAME_TRAINING = "same_training"
     ROLLED_BACK = "rolled_back"
     BELOW_REFERENCE = "below_reference"
+    OK_CLASSES_CHANGED = "ok_classes_changed"
     EXPLAINED = {
         OK: "pushed: blessed against the model served now",
+        OK_CLASSES_CHANGED: "pushed: the classes changed, so it was not compared with the served model; it beat "
+                            "the references on the same gate data instead",
         NOT_BLESSED: "the Evaluator did not bless the model",
         STALE: "the served model changed since this candidate was compared with it",
         ALREADY_SERVED: "this very model is already the served one",
         SAME_TRAINING: "the served model was trained on the same data with the same config",
         ROLLED_BACK: "a model trained like this was rolled back (new data or config lifts it)",
-        BELOW_REFERENCE: "the first model must beat the simple references measured on the same gate data "
-                         "(gate.reference_margin)",
+        BELOW_REFERENCE: "a first model (or one whose classes changed) must beat the references measured on the "
+                         "same gate data (gate.reference_margin)",
     }
 
 
@@ -159,6 +166,12 @@ MODEL_INFO = os.path.join("assets.extra", "model.json")
 STAGING_PREFIX = ".staging-"       # a push in progress: <serving_dir>/.staging-<version>/
 ROLLED_BACK_DIR = ".rolled-back"   # versions moved aside by a rollback: <serving_dir>/.rolled-back/<v>-<time>/
 PROVENANCE = os.path.join("assets.extra", "transferline.json")  # in each pushed version; TF Serving ignores it
+
+# ----------------------------------------------------------------------------------------- the data dir
+# A span folder, data_dir/span-N/, holds CSV files and, once a drift was accepted, this record (not a CSV:
+# no run reads it as data, and TFX's input fingerprint ignores it).
+ACCEPTED_FILE = ".accepted.json"
+REMOVED_SPANS_DIR = ".removed"  # `remove-span` moves span-N/ to data_dir/.removed/span-N-<time>/ (never deleted)
 
 # ----------------------------------------------------------------------------------------- a project (init)
 PROJECT_FILE = "transferline.toml"  # what `transferline init` writes; commands find it in the current directory

@@ -7,7 +7,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components.gate_rules import decide, training_fingerprint
-from components.names import (ACCURACY_METRIC, BASELINE_VERSION, BLESSED, CANDIDATE_ACCURACY, DATA_FINGERPRINT,
+from components.names import (ACCURACY_METRIC, BASELINE_SOURCE, BASELINE_VERSION, BLESSED, CLASS_CHANGE, CANDIDATE_ACCURACY, DATA_FINGERPRINT,
                               MAJORITY_ACCURACY, REASON, REFERENCE_MARGIN, SERVED_VERSION, SPANS, TFIDF_ACCURACY,
                               TRAINING_FINGERPRINT, GateReason)
 from components.serving_dir import model_fingerprint, provenance, rolled_back_provenance, served_versions
@@ -54,8 +54,9 @@ def PushGate(
         served_training=provenance(served_dir).get(TRAINING_FINGERPRINT) if served_now else None,
         training=training,
         rolled_back_trainings={p.get(TRAINING_FINGERPRINT) for p in rolled_back_provenance(serving_dir)} - {None},
-        accuracy=accuracy, references=measured if beat_references else None, margin=reference_margin)
-    gate.set_int_custom_property(BLESSED, int(reason == GateReason.OK))
+        accuracy=accuracy, references=measured if beat_references else None, margin=reference_margin,
+        comparable=baseline.get_string_custom_property(BASELINE_SOURCE) != "classes_changed")
+    gate.set_int_custom_property(BLESSED, int(reason in (GateReason.OK, GateReason.OK_CLASSES_CHANGED)))
     gate.set_string_custom_property(REASON, reason)
     gate.set_int_custom_property(SERVED_VERSION, served_now)
     gate.set_int_custom_property(BASELINE_VERSION, compared_with)
@@ -64,3 +65,4 @@ def PushGate(
     if blessed:
         gate.set_float_custom_property(CANDIDATE_ACCURACY, accuracy)
     gate.set_float_custom_property(REFERENCE_MARGIN, reference_margin)
+    gate.set_string_custom_property(CLASS_CHANGE, baseline.get_string_custom_property(CLASS_CHANGE))

@@ -17,8 +17,8 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from components.names import BASELINE_PATH, BASELINE_SOURCE, BASELINE_VERSION
-from components.serving_dir import served_versions
+from components.names import BASELINE_PATH, BASELINE_SOURCE, BASELINE_VERSION, CLASS_CHANGE
+from components.serving_dir import class_change, model_classes, served_versions
 
 
 @component
@@ -61,8 +61,19 @@ def ServedModelBaseline(
     local runner re-runs with `refresh` set to the version served now, which is copied instead: the
     comparison is redone without retraining.
     """
+    candidate_dir = path_utils.serving_model_path(candidate.uri)
     if refresh:
-        _copy_served(serving_dir, refresh, baseline)
+        change = class_change(model_classes(os.path.join(serving_dir, str(refresh))), model_classes(candidate_dir))
+        if not change:
+            _copy_served(serving_dir, refresh, baseline)
+            return
+        _not_comparable(candidate_dir, refresh, os.path.join(serving_dir, str(refresh)), change, baseline)
+        return
+    change = (class_change(model_classes(path_utils.serving_model_path(served.uri)), model_classes(candidate_dir))
+              if served.get_string_custom_property(BASELINE_SOURCE) == "served" else "")
+    if change:
+        _not_comparable(candidate_dir, served.get_int_custom_property(BASELINE_VERSION),
+                        served.get_string_custom_property(BASELINE_PATH), change, baseline)
         return
     if served.get_string_custom_property(BASELINE_SOURCE) == "served":
         source = path_utils.serving_model_path(served.uri)
@@ -75,3 +86,14 @@ def ServedModelBaseline(
         baseline.set_int_custom_property(BASELINE_VERSION, 0)
         baseline.set_string_custom_property(BASELINE_PATH, source)
     io_utils.copy_dir(source, path_utils.serving_model_path(baseline.uri))
+
+
+def _not_comparable(candidate_dir: str, version: int, served_path: str, change: str, baseline) -> None:
+    """The served model predicts other classes: TFMA cannot compare the two (its class ids would not line
+    up), so the candidate is its own baseline, as a first model is, and PushGate holds it to the references
+    instead. The served version is still recorded: PushGate's check that it is still the one served holds."""
+    baseline.set_string_custom_property(BASELINE_SOURCE, "classes_changed")
+    baseline.set_int_custom_property(BASELINE_VERSION, version)
+    baseline.set_string_custom_property(BASELINE_PATH, served_path)
+    baseline.set_string_custom_property(CLASS_CHANGE, change)
+    io_utils.copy_dir(candidate_dir, path_utils.serving_model_path(baseline.uri))

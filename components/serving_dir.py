@@ -31,6 +31,25 @@ def provenance(model_dir: str) -> dict:
         return json.loads(f.read())
 
 
+def model_classes(model_dir: str) -> list[str]:
+    """The class names a pushed (or candidate) model predicts, in its output order: its label vocabulary."""
+    import tensorflow as tf
+
+    from components.names import LABEL_VOCAB
+
+    with tf.io.gfile.GFile(os.path.join(model_dir, "assets", LABEL_VOCAB)) as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
+
+
+def class_change(served: list[str], candidate: list[str]) -> str:
+    """'' when the two models predict the same classes; else the change in words ('added X; removed Y').
+    The order may differ (each model's label ids come from its own transform graph, so TFMA scores each
+    against its own ids); a different number of classes cannot be compared (TFMA's per-class metrics)."""
+    added, removed = sorted(set(candidate) - set(served)), sorted(set(served) - set(candidate))
+    return "; ".join(part for part in (f"added {', '.join(added)}" if added else "",
+                                       f"removed {', '.join(removed)}" if removed else "") if part)
+
+
 def model_fingerprint(model_dir: str) -> bytes:
     """The SavedModel's fingerprint.pb (hashes of graph, signatures and checkpoint); b"" if absent."""
     import tensorflow as tf

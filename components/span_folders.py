@@ -21,3 +21,12 @@ def span_file_glob(file_pattern: str) -> str:
     """The file part of data.file_pattern ('span-*/*.csv' -> '*.csv'): what a span folder and the test set hold.
     The one place the pattern is taken apart (config_loading.validate checks its 'span-*/' form)."""
     return file_pattern.split("/", 1)[-1]
+
+
+def eval_source(spans: list[int], newest_rows: int, eval_share: float, min_eval_rows: int) -> list[int]:
+    """The spans the eval split is drawn from (by the same stable hash): the newest alone, as long as its
+    share (``newest_rows`` x ``eval_share``) reaches ``min_eval_rows`` (data.min_eval_rows); else every span
+    read, so that a 15-row span never decides early stopping, phase 2 or the gate on ~3 rows."""
+    if len(spans) < 2 or newest_rows * eval_share >= min_eval_rows:
+        return spans[-1:]
+    return list(spans)

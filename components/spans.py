@@ -31,8 +31,8 @@ from tfx.utils import proto_utils
 from google.protobuf import struct_pb2
 
 from components.errors import NoSpans
-from components.names import DATA_FINGERPRINT, LABEL, SKIPPED_SPANS, SPANS, TEST_SPLIT, TEXT
-from components.span_folders import choose, skipped_message  # noqa: F401  (pure, TF-free)
+from components.names import DATA_FINGERPRINT, EVAL_SPANS, LABEL, MIN_EVAL_ROWS, SKIPPED_SPANS, SPANS, TEST_SPLIT, TEXT
+from components.span_folders import choose, eval_source, skipped_message  # noqa: F401  (pure, TF-free)
 
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
 
@@ -70,10 +70,23 @@ def choose_spans(data_dir: str, window: int = 0, files: str = "*.csv") -> list[i
     return spans
 
 
-def custom_config(window: int, files: str, test_data_dir: str, test_fingerprint: str) -> example_gen_pb2.CustomConfig:
+def count_csv_rows(folder: str, files: str) -> int:
+    """Data rows in a span folder's CSV files (quoted newlines counted once, as CSV readers do)."""
+    import csv
+    import io
+
+    total = 0
+    for path in fileio.glob(os.path.join(folder, files)):
+        with fileio.open(path, "rb") as f:
+            total += sum(1 for _ in csv.DictReader(io.StringIO(f.read().decode("utf-8-sig", "replace"))))
+    return total
+
+
+def custom_config(window: int, files: str, test_data_dir: str, test_fingerprint: str,
+                  min_eval_rows: int = 0) -> example_gen_pb2.CustomConfig:
     """The executor's settings, as the CustomConfig proto FileBasedExampleGen passes through."""
     struct = struct_pb2.Struct()
-    struct.update({"window": window, "files": files, "test_data_dir": test_data_dir,
+    struct.update({"window": window, "files": files, "test_data_dir": test_data_dir, "min_eval_rows": min_eval_rows,
                    # Locally TFX's driver fingerprints the training files for the cache key; this does the
                    # same for the test set, which lies outside input_base.
                    "test_fingerprint": test_fingerprint})
@@ -107,13 +120,20 @@ class SpanCsvExecutor(csv_executor.Executor):
 
         rows = {n: pipeline | f"ReadSpan{n}" >> read(exec_properties, f"span-{n}/{settings['files']}")
                 for n in self.spans}
-        # The newest span is hash-split like any ExampleGen output; older spans are all training data.
-        newest = rows.pop(self.spans[-1]) | "SplitNewestSpan" >> beam.Partition(
+        # The newest span is hash-split like any ExampleGen output; older spans are all training data, unless
+        # the newest span's eval share would fall under the floor: then every span is hash-split alike.
+        newest_rows = count_csv_rows(os.path.join(data_dir, f"span-{self.spans[-1]}"), settings["files"])
+        self.eval_from = eval_source(self.spans, newest_rows, splits[1].hash_buckets / buckets[-1],
+                                     int(settings.get("min_eval_rows", 0)))
+        split_all = len(self.eval_from) > 1
+        parts = {n: rows[n] | f"SplitSpan{n}" >> beam.Partition(
             base_example_gen_executor._PartitionFn,  # pylint: disable=protected-access
-            len(buckets), buckets, output_config.split_config)
-        result = {s.name: newest[i] for i, s in enumerate(splits)}
-        if rows:
-            result[splits[0].name] = [*rows.values(), result[splits[0].name]] | "TrainSpans" >> beam.Flatten()
+            len(buckets), buckets, output_config.split_config) for n in self.eval_from}
+        result = {s.name: ([parts[n][i] for n in self.eval_from] | f"Flatten{s.name}" >> beam.Flatten()
+                           if split_all else parts[self.spans[-1]][i]) for i, s in enumerate(splits)}
+        older = [rows[n] for n in self.spans if n not in parts]
+        if older:
+            result[splits[0].name] = [*older, result[splits[0].name]] | "TrainSpans" >> beam.Flatten()
         if settings["test_data_dir"]:
             test_properties = {**exec_properties, standard_component_specs.INPUT_BASE_KEY: settings["test_data_dir"]}
             result[TEST_SPLIT] = pipeline | "ReadTestSet" >> read(test_properties, settings["files"])
@@ -128,7 +148,9 @@ class SpanCsvExecutor(csv_executor.Executor):
         examples.span = self.spans[-1]
         examples.set_string_custom_property(SPANS, ",".join(map(str, self.spans)))
         examples.set_string_custom_property(SKIPPED_SPANS, ",".join(map(str, self.skipped)))
+        examples.set_string_custom_property(EVAL_SPANS, ",".join(map(str, self.eval_from)))
         settings = _settings(exec_properties)
+        examples.set_int_custom_property(MIN_EVAL_ROWS, int(settings.get("min_eval_rows", 0)))
         files = [example_gen_pb2.Input.Split(name=f"span-{n}", pattern=f"span-{n}/{settings['files']}")
                  for n in self.spans]
         fingerprint, _, _ = utils.calculate_splits_fingerprint_span_and_version(

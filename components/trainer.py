@@ -28,10 +28,12 @@ from tfx_bsl.public import tfxio
 
 from components import model as models
 from components import names
-from components.modes import FINE_TUNE, choose_mode, keep_phase2
+from components.epoch_progress import EpochProgress
+from components.modes import FINE_TUNE, choose_mode, keep_phase2, skip_phase2
 
 TRAINER_CONFIG = "trainer"  # the custom_config key holding the whole [trainer] section (pipelines/config.py)
 ENCODER_HANDLE = "encoder_handle"  # the custom_config key of the resolved encoder handle
+MIN_EVAL_ROWS = "min_eval_rows"  # the custom_config key of data.min_eval_rows (phase 2 needs that many eval rows)
 
 
 def warm_start(model: tf_keras.Model, base_model: str | None, class_names: list[str]) -> dict:
@@ -94,10 +96,11 @@ def _epoch_log(phase):
         "%s epoch %d: %s", phase, epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())))
 
 
-def _fit(model, train, evaluation, epochs, patience, callbacks, phase):
+def _fit(model, train, evaluation, epochs, patience, callbacks, phase, title):
+    # `title` names the phase in the progress lines the terminal shows (components/epoch_progress.py).
     stop = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     history = model.fit(train, validation_data=evaluation, epochs=epochs, verbose=0,
-                        callbacks=[stop, _epoch_log(phase), *callbacks]).history
+                        callbacks=[stop, _epoch_log(phase), EpochProgress(title, epochs), *callbacks]).history
     best = int(np.argmin(history["val_loss"]))
     return {"epochs": len(history["val_loss"]), "best_epoch": best + 1,
             "eval_accuracy_best_epoch": float(history["val_accuracy"][best])}
@@ -130,8 +133,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     embedding_dim = tft_output.transformed_feature_spec()[names.EMBEDDING].shape[-1]
     ngram_vocab = tft_output.vocabulary_size_by_name(names.NGRAM_VOCAB) + 1  # + the out-of-vocabulary bucket
     n_train = count_examples(fn_args.train_files)
-    mode, why = choose_mode(hp["mode"], n_train, hp)
-    record = {"mode": mode, "why": why, "n_train": n_train}
+    n_eval = count_examples(fn_args.eval_files)
+    mode, why = skip_phase2(*choose_mode(hp["mode"], n_train, hp), n_eval, fn_args.custom_config.get(MIN_EVAL_ROWS, 0))
+    record = {"mode": mode, "why": why, "n_train": n_train, "n_eval": n_eval}
     logging.info("Trainer mode %s (%s)", mode, why)
 
     strategy = training_strategy()
@@ -153,7 +157,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     board = tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)
     record["phase1"] = _fit(model, train, evaluation, hp["max_epochs"], hp["early_stopping_patience"], [board],
-                            "phase 1")
+                            "phase 1", f"phase 1 ({'head' if mode == FINE_TUNE else mode})")
     if mode == FINE_TUNE:
         text_batch = hp["fine_tune_batch_size"] * replicas
         train_text = _dataset(fn_args, fn_args.train_files, tft_output, text_batch, True, hp["seed"],
@@ -168,7 +172,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         with strategy.scope():
             started["encoder"] = warm_start_encoder(model, fn_args.base_model, handle)
         record["phase2"] = _fit(model, train_text, eval_text, hp["fine_tune_max_epochs"], hp["fine_tune_patience"],
-                                [], "phase 2")
+                                [], "phase 2", "phase 2 (fine-tune)")
         record["phase2"].update(_evaluate(model, eval_text))
         kept, record["decision"] = keep_phase2(record["phase1"], record["phase2"])
         record["phase_kept"] = 2 if kept else 1

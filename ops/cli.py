@@ -22,14 +22,14 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 # Only light modules at import time: TFX takes ~10 s to import, and `--help` should not wait for it.
 from components.errors import Busy, DataRejected, KubeflowError, Outcome, UserError  # noqa: E402
 from ops.kubeflow import check as kubeflow_check, commands as kubeflow_commands  # noqa: E402
-from ops.loop import label_next, monitor  # noqa: E402
+from ops.loop import label_next, monitor, spans  # noqa: E402
 from ops.loop.verdicts import Drift, NotEnoughTraffic  # noqa: E402
 from ops.pipeline import encoder, init, ledger, predict, rollback, run, schema, show_config  # noqa: E402
 from ops.report import page as report  # noqa: E402
 from ops.serving import serve  # noqa: E402
 from ops.study import command as study  # noqa: E402
 
-COMMANDS = (init, run, rollback, ledger, predict, show_config, encoder, schema, report, serve, monitor, label_next,
+COMMANDS = (init, run, rollback, ledger, predict, show_config, encoder, schema, report, serve, monitor, label_next, spans,
             study, kubeflow_commands, kubeflow_check)
 
 

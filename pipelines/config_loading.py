@@ -116,6 +116,7 @@ def validate(config: Config) -> None:
         (config.beam.direct_num_workers >= 0, "beam.direct_num_workers must be >= 0 (0 = one per CPU)"),
         (config.data.train_buckets > 0 and config.data.eval_buckets > 0,
          "data.train_buckets and data.eval_buckets must be > 0"),
+        (config.data.min_eval_rows >= 0, "data.min_eval_rows must be >= 0 (0 = no floor)"),
         (config.data.train_spans >= 0, "data.train_spans must be >= 0 (0 = all spans)"),
         (config.data.file_pattern.startswith("span-*/") and len(config.data.file_pattern) > 7,
          "data.file_pattern must be span-*/<files>, e.g. span-*/*.csv (data lands in span-N/ folders)"),

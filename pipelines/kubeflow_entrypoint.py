@@ -165,6 +165,20 @@ def _without(argv: list[str], value_flag: str, bare_flag: str) -> list[str]:
     return out
 
 
+def progress_to_stdout(stream=None) -> None:
+    """The components' progress lines (the Trainer's epochs, `names.PROGRESS_LOGGER`) on the task's stdout, as
+    a local run prints them on the terminal: the pod log shows them (unconfigured, the logger drops them)."""
+    import logging
+
+    from components.names import PROGRESS_LOGGER
+    from pipelines.run_log import StepProgress
+
+    logger = logging.getLogger(PROGRESS_LOGGER)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(StepProgress(stream or sys.stdout))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Exits the process explicitly once the output file is written and markers are removed.
 
@@ -179,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
 
     code = 0
     try:
+        progress_to_stdout()
         run(list(sys.argv[1:] if argv is None else argv))
     except UserError as e:
         print(f"transferline: error: {e}", file=sys.stderr)

@@ -173,7 +173,7 @@ def create_pipeline(
             tfx.proto.SplitConfig.Split(name=names.TRAIN_SPLIT, hash_buckets=config.data.train_buckets),
             tfx.proto.SplitConfig.Split(name=names.EVAL_SPLIT, hash_buckets=config.data.eval_buckets)])),
         custom_config=spans.custom_config(config.data.train_spans, span_file_glob(config.data.file_pattern),
-                                          test_dir, _test_set_fingerprint(test_dir)),
+                                          test_dir, _test_set_fingerprint(test_dir), config.data.min_eval_rows),
         custom_executor_spec=spans.example_gen_executor(),
     ).with_id(names.EXAMPLE_GEN)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
@@ -197,7 +197,8 @@ def create_pipeline(
         max_duplicate_fraction=config.contract.max_duplicate_fraction,
         max_label_drift=config.contract.max_label_drift,
         max_length_drift=config.contract.max_length_drift,
-        max_leakage_fraction=config.contract.max_leakage_fraction).with_id(names.DATA_GATE)
+        max_leakage_fraction=config.contract.max_leakage_fraction,
+        train_spans=config.data.train_spans).with_id(names.DATA_GATE)
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -225,6 +226,7 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(splits=[names.EVAL_SPLIT]),
         custom_config={trainer_module.TRAINER_CONFIG: dataclasses.asdict(config.trainer),
                        trainer_module.ENCODER_HANDLE: encoder_handle,
+                       trainer_module.MIN_EVAL_ROWS: config.data.min_eval_rows,
                        "code_fingerprint": code_fingerprint(trainer_module, model_module, modes, names)}).with_id(names.TRAINER)
     baseline = ServedModelBaseline(candidate=trainer.outputs["model"], served=served.outputs["model"],
                                    serving_dir=config.serving_dir, refresh=baseline_refresh).with_id(names.BASELINE)

@@ -1,5 +1,6 @@
-"""What happened around the runs, from MLMD: rollbacks (ops/pipeline/rollback.py records them) and runs whose
-process died (a killed run stays RUNNING in MLMD until a later run marks it)."""
+"""What happened around the runs, from MLMD: the operators' events (rollbacks, spans accepted or removed;
+ops/ records them with record_event) and runs whose process died (a killed run stays RUNNING in MLMD until a
+later run marks it)."""
 from __future__ import annotations
 
 import os
@@ -10,18 +11,47 @@ from ml_metadata.proto import metadata_store_pb2
 from components.names import INTERRUPTED
 from pipelines.mlmd_store import connect, run_contexts
 
-ROLLBACK_EXECUTION_TYPE = "transferline.Rollback"  # MLMD execution type of `transferline rollback`
+# MLMD execution types of the operators' events, each attached to the pipeline's context beside its runs.
+ROLLBACK_EXECUTION_TYPE = "transferline.Rollback"        # `transferline rollback`
+SPAN_ACCEPTED_EXECUTION_TYPE = "transferline.SpanAccepted"  # `accept-span`, `add-span --accept`
+SPAN_REMOVED_EXECUTION_TYPE = "transferline.SpanRemoved"    # `remove-span`
 _STATE = metadata_store_pb2.Execution.State
+
+
+def events(store: mlmd.MetadataStore, execution_type: str) -> list[dict]:
+    """Every recorded event of one type, oldest first, as its properties (plus its MLMD execution id)."""
+    try:
+        executions = store.get_executions_by_type(execution_type)
+    except Exception:  # noqa: BLE001  (the type was never registered: no such event yet)
+        return []
+    return [{**{k: (v.int_value if v.HasField("int_value") else v.string_value)
+                for k, v in e.custom_properties.items()}, "mlmd_execution_id": e.id}
+            for e in sorted(executions, key=lambda e: e.id)]
 
 
 def rollbacks(store: mlmd.MetadataStore) -> list[dict]:
     """Every recorded `transferline rollback` (ops/pipeline/rollback.py), oldest first."""
-    try:
-        executions = store.get_executions_by_type(ROLLBACK_EXECUTION_TYPE)
-    except Exception:  # noqa: BLE001  (the type was never registered: no rollback yet)
-        return []
-    return [{k: (v.int_value if v.HasField("int_value") else v.string_value)
-             for k, v in e.custom_properties.items()} for e in sorted(executions, key=lambda e: e.id)]
+    return [{k: v for k, v in e.items() if k != "mlmd_execution_id"} for e in events(store, ROLLBACK_EXECUTION_TYPE)]
+
+
+def record_event(metadata_path: str, pipeline_name: str, execution_type: str, properties: dict) -> int:
+    """Records an operator's event as a COMPLETE MLMD execution with ``properties`` (int, or str; lists
+    comma-joined), attached to the pipeline's context where it exists; returns the execution id."""
+    store = connect(metadata_path, writable=True)
+    type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(name=execution_type))
+    execution = metadata_store_pb2.Execution(type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
+    for key, value in properties.items():
+        if isinstance(value, int):
+            execution.custom_properties[key].int_value = value
+        else:
+            execution.custom_properties[key].string_value = ",".join(map(str, value)) if isinstance(
+                value, list) else str(value)
+    [execution_id] = store.put_executions([execution])
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline is not None:
+        store.put_attributions_and_associations(
+            [], [metadata_store_pb2.Association(execution_id=execution_id, context_id=pipeline.id)])
+    return execution_id
 
 
 _UNFINISHED = ("NEW", "RUNNING")

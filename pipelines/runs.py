@@ -46,6 +46,10 @@ class RunSummary:
     references: dict[str, float] = dataclasses.field(default_factory=dict)
     reference_margin: float = 0.0
     trainer_mode: str = ""                   # the model family trained, why, and (fine_tune) the phase kept
+    failed: str = ""                         # the component whose execution FAILED (nothing after it ran), if any
+    eval_rows: int | None = None             # of the gate rows, the eval split's (DataGate)
+    eval_spans: list[int] = dataclasses.field(default_factory=list)  # the spans the eval split was drawn from
+    min_eval_rows: int = 0                   # data.min_eval_rows: the floor the eval split was drawn for
 
     @property
     def ran(self) -> list[str]:
@@ -163,21 +167,38 @@ def summarize(metadata_path: str, pipeline_name: str, run: str | int | None = No
     return read_run(metadata_path, pipeline_name, run, lock_held=lock_held).summary
 
 
+def baseline_words(source: str, version: int, change: str | None) -> str:
+    """What the candidate was compared with, in words (the summary's and the report's "compared with")."""
+    if source == "served":
+        return f"served version {version}"
+    if source == "classes_changed":
+        return (f"nothing comparable: the classes changed since served version {version} ({change}); "
+                "the references and the absolute floor decide")
+    return "first model (nothing served: the references and the absolute floor decide)"
+
+
 def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict[str, list],
-                  classes: list[str], rollbacks_: list[dict] = (), interrupted: str = "") -> RunSummary:
+                  classes: list[str], rollbacks_: list[dict] = (), interrupted: str = "", *,
+                  evaluate: bool = True) -> RunSummary:
     """The summary of one run from what ``run_outputs`` read (``classes``: ``class_names(outputs)``;
-    ``rollbacks_``: ``rollbacks(store)``; ``interrupted``: ``interrupted_component(...)``)."""
+    ``rollbacks_``: ``rollbacks(store)``; ``interrupted``: ``interrupted_component(...)``; ``evaluate``: False
+    leaves the Evaluator's TFMA results unread, metrics then holding only the accuracy PushGate recorded)."""
     summary = RunSummary(run_id=run.name, pipeline_name=pipeline_name, executions=states, metrics={},
                          per_class={}, baseline="", blessed=None, gate_reason="", failures=[], pushed_path=None,
-                         artifacts={k: v[0].uri for k, v in outputs.items() if v}, interrupted=interrupted)
+                         artifacts={k: v[0].uri for k, v in outputs.items() if v}, interrupted=interrupted,
+                         failed=next((c for c, s in states.items() if s == "FAILED"), ""))
     if outputs.get(names.EXAMPLES):
         chosen = prop(outputs[names.EXAMPLES][0], SPANS)
         summary.spans = [int(n) for n in str(chosen).split(",")] if chosen else []
         split_names = outputs[names.EXAMPLES][0].properties["split_names"].string_value
         summary.held_out_test = TEST_SPLIT in json.loads(split_names or "[]")
+        eval_spans = prop(outputs[names.EXAMPLES][0], names.EVAL_SPANS)
+        summary.eval_spans = [int(n) for n in str(eval_spans).split(",")] if eval_spans else summary.spans[-1:]
+        summary.min_eval_rows = int(prop(outputs[names.EXAMPLES][0], names.MIN_EVAL_ROWS) or 0)
         skipped = prop(outputs[names.EXAMPLES][0], SKIPPED_SPANS)
         summary.skipped_spans = [int(n) for n in str(skipped).split(",")] if skipped else []
-    for key, field in ((names.GATE_ROWS, "gate_rows"), (names.LEAKED_ROWS, "leaked_rows")):
+    for key, field in ((names.GATE_ROWS, "gate_rows"), (names.LEAKED_ROWS, "leaked_rows"),
+                       (names.EVAL_ROWS, "eval_rows")):
         if outputs.get(key):
             setattr(summary, field, _int_value(outputs[key][0].uri))
     if outputs.get(names.MODEL_RUN):
@@ -185,9 +206,8 @@ def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict
         summary.trainer_mode = _trainer_mode(outputs)
     if outputs.get(names.BASELINE_OUT):
         b = outputs[names.BASELINE_OUT][0]
-        summary.baseline = (f"served version {prop(b, BASELINE_VERSION)}"
-                            if prop(b, BASELINE_SOURCE) == "served" else "first model (nothing served: the references and the absolute floor decide)")
-    if outputs.get(names.EVALUATION):
+        summary.baseline = baseline_words(prop(b, BASELINE_SOURCE), prop(b, BASELINE_VERSION), prop(b, names.CLASS_CHANGE))
+    if outputs.get(names.EVALUATION) and evaluate:
         summary.metrics, summary.per_class, summary.failures = _evaluation(
             outputs[names.EVALUATION][0].uri, classes)
     if outputs.get(names.BLESSING):
@@ -198,6 +218,8 @@ def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict
     if outputs.get(names.GATE):
         summary.gate_reason = prop(outputs[names.GATE][0], REASON)
         summary.reference_margin = prop(outputs[names.GATE][0], names.REFERENCE_MARGIN) or 0.0
+        if not evaluate and prop(outputs[names.GATE][0], names.CANDIDATE_ACCURACY) is not None:
+            summary.metrics["accuracy"] = prop(outputs[names.GATE][0], names.CANDIDATE_ACCURACY)
     if outputs.get(names.PUSHED_MODEL):
         pushed = outputs[names.PUSHED_MODEL][0]
         if prop(pushed, names.PUSHED):

@@ -40,7 +40,8 @@ def corpus():
         "header_only": ({"span-1/q.csv": good_csv, "span-2/q.csv": HEADER}, "has a header but no rows"),
         "empty_file": ({"span-1/q.csv": good_csv, "span-2/q.csv": ""}, "is empty"),
         "duplicates_en_masse": ({"span-1/q.csv": good_csv + body * 3}, "repeat another row exactly"),
-        "label_drift": ({"span-1/q.csv": good_csv, "span-2/q.csv": _csv(hum)}, "span-2 vs span-1, 'label'"),
+        "label_drift": ({"span-1/q.csv": good_csv, "span-2/q.csv": _csv(hum)},
+                        "the training data with span-2 vs without it (span 1), 'label'"),
         "numeric_text_column": ({"span-1/q.csv": HEADER + "".join(f"{i},NUM\n" for i in range(60))},
                                 "Expected data of type: BYTES but got INT"),
     }

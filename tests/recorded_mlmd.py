@@ -27,14 +27,17 @@ class RecordedRuns:
                 [pb.Context(type_id=self.types["node"], name=f"{PIPELINE}.{component}")])
         return self.nodes[component]
 
-    def run(self, run_id, components):
-        """components: {component: (state name, {output key: (type name, uri, {custom property: value})})}."""
+    def run(self, run_id, components, execution_properties=None):
+        """components: {component: (state name, {output key: (type name, uri, {custom property: value})})};
+        execution_properties: {component: {custom property: string}} (e.g. the ``interrupted`` mark)."""
         s = self.store
         [run] = s.put_contexts([pb.Context(type_id=self.types["pipeline_run"], name=run_id)])
         s.put_parent_contexts([pb.ParentContext(child_id=run, parent_id=self.pipeline)])
         for component, (state, outputs) in components.items():
             execution = pb.Execution(type_id=self.execution_type,
                                      last_known_state=pb.Execution.State.Value(state))
+            for name, value in (execution_properties or {}).get(component, {}).items():
+                execution.custom_properties[name].string_value = value
             artifacts_and_events = []
             for key, (type_name, uri, props) in outputs.items():
                 if type_name not in self.artifact_types:
@@ -45,6 +48,8 @@ class RecordedRuns:
                         artifact.properties[name].string_value = value
                     elif isinstance(value, int):
                         artifact.custom_properties[name].int_value = value
+                    elif isinstance(value, float):
+                        artifact.custom_properties[name].double_value = value
                     else:
                         artifact.custom_properties[name].string_value = value
                 event = pb.Event(type=pb.Event.OUTPUT)
@@ -57,3 +62,20 @@ class RecordedRuns:
                 [pb.Attribution(artifact_id=a, context_id=c) for a in artifact_ids for c in contexts],
                 [pb.Association(execution_id=execution_id, context_id=c) for c in contexts])
         return run
+
+    def rollback(self, **properties):
+        """A `transferline rollback` as ops/pipeline/rollback.py records it (from_version, to_version, moved
+        "v1,v2", user, host, time, reason): an execution in the pipeline's context."""
+        from pipelines.run_history import ROLLBACK_EXECUTION_TYPE
+
+        s = self.store
+        type_id = s.put_execution_type(pb.ExecutionType(name=ROLLBACK_EXECUTION_TYPE))
+        execution = pb.Execution(type_id=type_id, last_known_state=pb.Execution.COMPLETE)
+        for name, value in properties.items():
+            if isinstance(value, int):
+                execution.custom_properties[name].int_value = value
+            else:
+                execution.custom_properties[name].string_value = value
+        [execution_id] = s.put_executions([execution])
+        s.put_attributions_and_associations([], [pb.Association(execution_id=execution_id, context_id=self.pipeline)])
+        return execution_id

@@ -23,13 +23,13 @@ def test_build_goes_to_the_configured_cache_and_is_idempotent(tmp_path):
 
 
 def test_failed_build_leaves_nothing_behind(tmp_path, monkeypatch):
-    from components import use_port
+    from components import use_m3_graph
 
     def boom(model, export_dir):
         os.makedirs(os.path.join(export_dir, "variables"))  # half-written, then the build dies
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(use_port, "save_hub_module", boom)
+    monkeypatch.setattr(use_m3_graph, "save_hub_module", boom)
     with pytest.raises(RuntimeError):
         enc.build_embedded_encoder(str(tmp_path), log=lambda m: None)
     assert os.listdir(tmp_path / "encoders") == []

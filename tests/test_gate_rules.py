@@ -78,3 +78,24 @@ def test_below_references_names_each_reference_missed():
     assert below_references(0.8 - 4e-7, REFS, 0.0) == []  # a tie, as MLMD rounds it
     assert below_references(0.8 - 1e-4, REFS, 0.0) == [TFIDF_ACCURACY]
     assert GateReason.BELOW_REFERENCE in GateReason.EXPLAINED
+
+
+def test_a_candidate_with_other_classes_answers_to_the_references():
+    """A class added or removed: not comparable with the served model (TFMA cannot line up the class ids),
+    so the references decide, as for a first model; stale and not-blessed still come first."""
+    refs = {MAJORITY_ACCURACY: 0.3, TFIDF_ACCURACY: 0.8}
+    changed = {**SERVED, "comparable": False, "references": refs}
+    assert decide(**changed, accuracy=0.85) == GateReason.OK_CLASSES_CHANGED
+    assert decide(**changed, accuracy=0.75) == GateReason.BELOW_REFERENCE
+    assert decide(**{**changed, "compared_with": 6}, accuracy=0.85) == GateReason.STALE
+    assert decide(**{**changed, "blessed": False}, accuracy=0.85) == GateReason.NOT_BLESSED
+    assert decide(**{**SERVED, "references": refs}, accuracy=0.75) == GateReason.OK  # comparable: no-regression
+
+
+def test_class_change_in_words():
+    from components.serving_dir import class_change
+
+    assert class_change(["a", "b"], ["a", "b"]) == ""
+    assert class_change(["b", "a"], ["a", "b"]) == ""
+    assert class_change(["a", "b"], ["a", "b", "c"]) == "added c"
+    assert class_change(["a", "b", "d"], ["a", "c"]) == "added c; removed b, d"

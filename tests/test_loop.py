@@ -144,7 +144,7 @@ def test_label_next_ranks_by_margin_and_skips_labelled_texts(loop, tmp_path):
 
 def test_add_span_refuses_a_bad_csv_and_lands_a_good_one(loop, tmp_path):
     from components.errors import DataRejected
-    from ops.loop.label_next import add_span
+    from ops.loop.spans import add_span
 
     config = _config(loop)
     bad = tmp_path / "bad.csv"

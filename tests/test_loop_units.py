@@ -121,7 +121,7 @@ def test_monitor_checks_on_synthetic_statistics():
 
 
 def test_span_numbering(tmp_path):
-    from ops.loop.label_next import next_span
+    from ops.loop.spans import next_span
 
     assert next_span({}) == 1 and next_span({1: "a", 2: "b", 7: "c"}) == 8
     assert next_span(dict.fromkeys([3])) == 4

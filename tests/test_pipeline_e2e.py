@@ -40,6 +40,19 @@ def test_first_run_pushes_a_blessed_model_recorded_in_mlmd(slice_runs):
     assert "gate: BLESSED" in slice_runs.results[0].stdout and s.pushed_path in slice_runs.results[0].stdout
 
 
+def test_the_terminal_shows_each_trainer_epoch_and_a_cached_run_none(slice_runs):
+    """The Trainer's epochs (components/epoch_progress.py) on the terminal (stderr), one line each, beside the
+    component lines; the summary (stdout) stays clean."""
+    import re
+
+    first = slice_runs.results[0]
+    epochs = re.findall(r"^\[transferline\] Trainer +phase 1 \(head\) epoch +(\d+)/(\d+)  loss \S+  eval loss \S+  "
+                        r"eval accuracy \S+ +\d+\.\d s$", first.stderr, re.M)
+    assert epochs and [int(n) for n, _ in epochs] == list(range(1, len(epochs) + 1)), first.stderr[-3000:]
+    assert "epoch" not in first.stdout and "phase 2" not in first.stderr
+    assert " epoch " not in slice_runs.results[1].stderr  # fully cached: no training
+
+
 def test_second_run_on_the_same_data_is_fully_cached(slice_runs):
     s = slice_runs.summary(1)
     assert set(s.executions) == COMPONENTS
@@ -111,6 +124,8 @@ def test_full_trec_reaches_85_percent_gate_accuracy(full_run):
     # auto on TREC's ~4,400 training examples (the train split) fine-tunes, and the summary says so.
     assert s.trainer_mode.startswith("fine_tune (auto: "), s.trainer_mode
     assert f"  model: {s.trainer_mode}" in full_run.results[0].stdout
+    for phase in ("phase 1 (head)", "phase 2 (fine-tune)"):  # each phase's epochs on the terminal
+        assert f"Trainer                {phase} epoch " in full_run.results[0].stderr, phase
     result = run_cli("predict", "--config", full_run.config, "How far is Denver from Aspen ?",
                      "Who wrote Hamlet ?", "What does NASA stand for ?")
     assert result.returncode == 0, result.stderr

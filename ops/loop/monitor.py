@@ -3,7 +3,7 @@
 Reads the request log of the window (default: the last monitor.window_hours), compares it with the data the
 served model was trained on (ops/loop/monitor_checks.py: found through MLMD) and writes a terminal summary, JSON
 and one HTML page under <work_dir>/monitor/<time>/, and an MLMD execution whose input is the served Model.
-Exit codes for alerting: 0 fine, 6 drift (components.errors.Drift), 7 too little traffic (NotEnoughTraffic).
+Exit codes for alerting: 0 fine, 6 drift (ops/loop/verdicts.py Drift), 7 too little traffic (NotEnoughTraffic).
 """
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ import os
 import sys
 
 from components import names
-from components.errors import Drift, NotEnoughTraffic
+from ops.loop.verdicts import Drift, NotEnoughTraffic
 from ops.args import add_config_args, config_from
 from ops.serving.request_log import parse_time, read_requests, request_log_dir
+
+MONITOR_EXECUTION = "transferline.Monitor"   # MLMD execution type of a check (input: the served Model)
+MONITOR_REPORT = "transferline.MonitorReport"  # its output artifact: the folder with monitor.json and .html
 
 
 def register(sub) -> None:
@@ -54,7 +57,7 @@ def run_monitor(config, since: str | None = None, until: str | None = None, log=
     start, end = window(config, since, until)
     traffic = read_requests(request_log_dir(config), start, end)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    out_dir = os.path.join(config.monitor.out_dir or names.monitor_dir(config.paths.work_dir), stamp)
+    out_dir = os.path.join(config.work.monitor_dir, stamp)
     os.makedirs(out_dir, exist_ok=True)
     result = {"since": start.isoformat(), "until": end.isoformat(), "requests": len(traffic),
               "json_path": os.path.join(out_dir, "monitor.json")}
@@ -68,9 +71,9 @@ def run_monitor(config, since: str | None = None, until: str | None = None, log=
 
     served = md.served_model(config)
     model, splits = md.training_data(config, served)
-    train_texts, train_labels = splits.get("train", ([], []))
-    gate_texts = [t for s in ("eval", names.TEST_SPLIT) for t in splits.get(s, ([], []))[0]]
-    gate_labels = [lab for s in ("eval", names.TEST_SPLIT) for lab in splits.get(s, ([], []))[1]]
+    train_texts, train_labels = splits.get(names.TRAIN_SPLIT, ([], []))
+    gate_texts = [t for s in names.gate_splits() for t in splits.get(s, ([], []))[0]]
+    gate_labels = [lab for s in names.gate_splits() for lab in splits.get(s, ([], []))[1]]
     texts = list(traffic["text"])
     predicted = [lab for lab in traffic["label"] if lab]
     traffic_scores = traffic["score"].dropna().to_numpy(dtype=float)
@@ -95,6 +98,9 @@ def run_monitor(config, since: str | None = None, until: str | None = None, log=
     if predicted:  # rows from a sidecar without probabilities have no prediction to compare
         values["label"] = {"value": md.tfdv_distance(predicted_stats, stats["gate"], names.LABEL)}
         values["low_confidence"] = {"value": low["traffic"] - low["gate"], **low}
+    topic = md.topic_figures(config, train_texts, texts, log)
+    if topic:  # the embedding of every request vs the training texts' (ops/loop/monitor_checks.py topic_shift)
+        values["off_topic"], topic_similarities = topic
     checks = md.judge(values, m)
     result["low_confidence_threshold"] = m.low_confidence
     result.update({
@@ -106,7 +112,8 @@ def run_monitor(config, since: str | None = None, until: str | None = None, log=
     from ops.loop.monitor_page import write_page
 
     write_page(result, stats, {"traffic": texts, "training": train_texts},
-               {"traffic": predicted, "gate": gate_labels}, {"traffic": traffic_scores, "gate": gate_scores})
+               {"traffic": predicted, "gate": gate_labels}, {"traffic": traffic_scores, "gate": gate_scores},
+               topic_similarities if topic else None)
     result["mlmd_execution_id"] = _record(config, model, result, out_dir)
     return _write_json(result)
 
@@ -124,13 +131,19 @@ def _record(config, model, result: dict, out_dir: str) -> int:
     from pipelines.mlmd_store import connect
 
     store = connect(config.metadata_path, writable=True)
-    exec_type = store.put_execution_type(pb.ExecutionType(name=names.MONITOR_EXECUTION))
-    report_type = store.put_artifact_type(pb.ArtifactType(name=names.MONITOR_REPORT))
+    exec_type = store.put_execution_type(pb.ExecutionType(name=MONITOR_EXECUTION))
+    report_type = store.put_artifact_type(pb.ArtifactType(name=MONITOR_REPORT))
     execution = pb.Execution(type_id=exec_type, last_known_state=pb.Execution.COMPLETE)
     for key, value in (("verdict", result["verdict"]), ("since", result["since"]), ("until", result["until"]),
                        ("moved", ",".join(c for c, v in result["checks"].items() if v["moved"]))):
         execution.custom_properties[key].string_value = value
     execution.custom_properties["requests"].int_value = result["requests"]
+    for check, v in result["checks"].items():  # the figures, to compare checks over time without the JSON
+        execution.custom_properties[check].double_value = v["value"]
+        execution.custom_properties[f"{check}_threshold"].double_value = v["threshold"]
+    for key in ("share", "expected", "similarity_threshold"):
+        if key in result["checks"].get("off_topic", {}):
+            execution.custom_properties[f"off_topic_{key}"].double_value = result["checks"]["off_topic"][key]
     execution.custom_properties[names.SERVED_VERSION].int_value = result["served_version"]
     report = pb.Artifact(type_id=report_type, uri=out_dir, state=pb.Artifact.LIVE)
     report.custom_properties["verdict"].string_value = result["verdict"]
@@ -150,4 +163,8 @@ def format_summary(result: dict) -> str:
     for check, v in result["checks"].items():
         lines.append(f"  {'MOVED' if v['moved'] else 'ok':5} {check:14} {v['value']:+.3f} (threshold "
                      f"{v['threshold']:g}, {CHECKS[check][1]}): {CHECKS[check][0]}")
+        if check == "off_topic":
+            lines.append(f"{'':22}{v['share']:.1%} of {v['requests_embedded']} requests below similarity "
+                         f"{v['similarity_threshold']:.3f} (expected {v['expected']:.1%}); least similar: "
+                         + "; ".join(repr(x["text"][:60]) for x in v["least_similar"][:3]))
     return "\n".join(lines)

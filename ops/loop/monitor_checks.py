@@ -26,6 +26,9 @@ CHECKS = {  # check -> (what it compares, the knob that bounds it)
     "long_share": ("share of texts longer than monitor.long_text_chars characters", "monitor.max_long_share"),
     "low_confidence": ("share of predictions below monitor.low_confidence, traffic minus gate data",
                        "monitor.max_low_confidence_increase"),
+    "off_topic": ("share of requests whose encoder embedding is less similar to the training texts than "
+                  "monitor.topic_quantile of held-out training texts are, minus that quantile",
+                  "monitor.max_off_topic_increase"),
 }
 
 
@@ -57,9 +60,55 @@ def judge(values: dict[str, dict], monitor) -> dict[str, dict]:
     """Each check's {"value", "threshold", "moved"}; values: check -> {"value": float, ...more to show}."""
     bounds = {"text_length": monitor.max_length_drift, "label": monitor.max_label_drift,
               "oov_rate": monitor.max_oov_increase, "empty_share": monitor.max_empty_share,
-              "long_share": monitor.max_long_share, "low_confidence": monitor.max_low_confidence_increase}
+              "long_share": monitor.max_long_share, "low_confidence": monitor.max_low_confidence_increase,
+              "off_topic": monitor.max_off_topic_increase}
     return {check: {**values[check], "threshold": bounds[check], "moved": values[check]["value"] > bounds[check]}
             for check in CHECKS if check in values}
+
+
+def nearest_similarity(queries: np.ndarray, bank: np.ndarray, neighbours: int, leave_one_out: bool = False,
+                       batch: int = 512) -> np.ndarray:
+    """Each query row's mean cosine similarity to its `neighbours` most similar rows of bank (rows need not be
+    normalized). leave_one_out: queries *are* bank, and a row is not its own neighbour."""
+    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    b = bank / np.maximum(np.linalg.norm(bank, axis=1, keepdims=True), 1e-12)
+    k = min(neighbours, len(b) - (1 if leave_one_out else 0))
+    out = np.empty(len(q))
+    for i in range(0, len(q), batch):
+        sims = q[i:i + batch] @ b.T
+        if leave_one_out:
+            sims[np.arange(len(sims)), np.arange(i, i + len(sims))] = -np.inf
+        out[i:i + batch] = np.mean(-np.partition(-sims, k - 1, axis=1)[:, :k], axis=1)
+    return out
+
+
+def topic_shift(training: np.ndarray, traffic: np.ndarray, quantile: float, neighbours: int) -> dict:
+    """The off-topic check's figures from encoder embeddings of distinct training texts and of the requests.
+
+    Each training text, held out in turn, gets its similarity to the rest (mean cosine similarity to its
+    `neighbours` nearest); the `quantile` of those is the threshold, so by construction a share `quantile` of
+    traffic like the training data falls below it. Returns {"value": share of requests below the threshold
+    minus quantile, "share", "expected" (= quantile), "similarity_threshold", "median_similarity" (traffic)
+    and "median_training_similarity"} and, under "similarities", each request's similarity (numpy)."""
+    if len(training) < 2 or not len(traffic):
+        raise ValueError(f"topic_shift needs at least 2 training and 1 traffic embeddings, got {len(training)} "
+                         f"and {len(traffic)}")
+    held_out = nearest_similarity(training, training, neighbours, leave_one_out=True)
+    threshold = float(np.quantile(held_out, quantile))
+    sims = nearest_similarity(traffic, training, neighbours)
+    share = float(np.mean(sims < threshold))
+    return {"value": share - quantile, "share": share, "expected": quantile, "similarity_threshold": threshold,
+            "median_similarity": float(np.median(sims)), "median_training_similarity": float(np.median(held_out)),
+            "similarities": sims}
+
+
+def sample(texts, cap: int, seed: int = 0) -> list:
+    """At most cap of texts, a seeded random sample in their order (all of them when there are few)."""
+    texts = list(texts)
+    if len(texts) <= cap:
+        return texts
+    keep = np.sort(np.random.default_rng(seed).choice(len(texts), cap, replace=False))
+    return [texts[i] for i in keep]
 
 
 # ---------------------------------------------------------------------------------------- TFDV
@@ -142,6 +191,27 @@ def split_rows(examples) -> dict[str, tuple[list[str], list[str]]]:
             labels.append(b"".join(feature[names.LABEL].bytes_list.value[:1]).decode("utf-8", "replace"))
         out[split] = (texts, labels)
     return out
+
+
+def topic_figures(config, train_texts: list[str], texts: list[str], log=lambda m: None, examples: int = 10):
+    """The off_topic check's figures (topic_shift) on encoder embeddings (encoder.handle) of at most
+    monitor.topic_sample distinct training texts and requests; also the least similar requests and every
+    embedded request's similarity, for the page. None when there are fewer than 2 distinct training texts."""
+    from components.encoder import embed_texts
+
+    m = config.monitor
+    reference = sample(sorted(set(train_texts)), m.topic_sample)
+    if len(reference) < 2:
+        return None
+    requests = sample(texts, m.topic_sample)
+    vectors = embed_texts(config.encoder.handle, config.encoder.cache_dir, reference + requests, log=log)
+    figures = topic_shift(vectors[:len(reference)], vectors[len(reference):], m.topic_quantile, m.topic_neighbours)
+    sims = figures.pop("similarities")
+    order = np.argsort(sims, kind="stable")[:examples]
+    figures.update({"training_embedded": len(reference), "requests_embedded": len(requests),
+                    "neighbours": min(m.topic_neighbours, len(reference) - 1),
+                    "least_similar": [{"text": requests[i], "similarity": float(sims[i])} for i in order]})
+    return figures, sims
 
 
 def scores(model_path: str, texts: list[str], batch: int = 128) -> np.ndarray:

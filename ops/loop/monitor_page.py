@@ -62,7 +62,32 @@ def _confidence(scores: dict, threshold: float) -> str:
     return _img(fig, "confidence: traffic vs gate data")
 
 
-def write_page(result: dict, stats: dict, texts: dict, labels: dict, scores: dict) -> None:
+def _topic(similarities, topic: dict) -> str:
+    fig, ax = _figure()
+    ax.hist(similarities, bins=40, alpha=0.7, label=f"requests ({len(similarities)})")
+    ax.axvline(topic["similarity_threshold"], color="k", ls="--", lw=1,
+               label=f"threshold: {topic['expected']:.0%} of held-out training texts below")
+    ax.set_xlabel(f"mean cosine similarity to the {topic['neighbours']} nearest training texts")
+    ax.set_ylabel("requests")
+    ax.legend()
+    return _img(fig, "similarity of the requests to the training texts")
+
+
+def _topic_section(result: dict, similarities) -> list[str]:
+    topic = result["checks"].get("off_topic")
+    if not topic or similarities is None:
+        return []
+    return ["<h2>Topic</h2>",
+            f"<p><b>{topic['share']:.1%}</b> of {topic['requests_embedded']} requests are less similar to the "
+            f"{topic['training_embedded']} training texts than {topic['expected']:.0%} of the training texts "
+            f"themselves (similarity below {topic['similarity_threshold']:.3f}; median similarity: requests "
+            f"{topic['median_similarity']:.3f}, held-out training texts {topic['median_training_similarity']:.3f})."
+            "</p>", _topic(similarities, topic),
+            table("least_similar", ["similarity", "request (least similar to the training texts first)"],
+                  [[f"{x['similarity']:.3f}", x["text"]] for x in topic["least_similar"]])]
+
+
+def write_page(result: dict, stats: dict, texts: dict, labels: dict, scores: dict, topic_similarities=None) -> None:
     from ops.loop.monitor_checks import CHECKS
 
     moved = result["verdict"] == "drift"
@@ -81,7 +106,8 @@ def write_page(result: dict, stats: dict, texts: dict, labels: dict, scores: dic
              "<h2>Text length</h2>", _lengths(texts),
              "<h2>Labels</h2>", _labels(labels),
              "<h2>Confidence</h2>", _confidence(scores, threshold=result.get("low_confidence_threshold", 0.5)),
-             f"<p>Low-confidence share of the traffic: {low:.3f}</p>" if low is not None else ""]
+             f"<p>Low-confidence share of the traffic: {low:.3f}</p>" if low is not None else "",
+             *_topic_section(result, topic_similarities)]
     try:
         from tensorflow_data_validation.utils import display_util
 

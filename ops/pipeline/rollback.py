@@ -16,14 +16,13 @@ import socket
 import time
 from dataclasses import asdict, dataclass
 
-from ml_metadata.proto import metadata_store_pb2
 
 from components.errors import NotFound, UserError
 from components.serving_dir import rolled_back_dir, served_versions
 from ops.args import add_config_args, config_from, say
 from pipelines.config import Config
 from pipelines import run_history
-from pipelines.run_history import ROLLBACK_EXECUTION_TYPE
+from pipelines.run_history import ROLLBACK_EXECUTION_TYPE, record_event
 from pipelines.mlmd_store import connect
 
 
@@ -91,25 +90,8 @@ def rollback(config: Config, reason: str, to_version: int | None = None) -> Roll
 
 
 def _record_in_mlmd(config: Config, record: Rollback) -> int:
-    store = connect(config.metadata_path, writable=True)
-    execution_type = metadata_store_pb2.ExecutionType(name=ROLLBACK_EXECUTION_TYPE)
-    type_id = store.put_execution_type(execution_type)
-    execution = metadata_store_pb2.Execution(type_id=type_id,
-                                             last_known_state=metadata_store_pb2.Execution.COMPLETE)
-    for key, value in asdict(record).items():
-        if key == "mlmd_execution_id":
-            continue
-        if isinstance(value, int):
-            execution.custom_properties[key].int_value = value
-        else:
-            execution.custom_properties[key].string_value = ",".join(map(str, value)) if isinstance(
-                value, list) else value
-    [execution_id] = store.put_executions([execution])
-    pipeline = store.get_context_by_type_and_name("pipeline", config.pipeline_name)
-    if pipeline is not None:  # attach it to the pipeline, beside its runs
-        store.put_attributions_and_associations(
-            [], [metadata_store_pb2.Association(execution_id=execution_id, context_id=pipeline.id)])
-    return execution_id
+    return record_event(config.metadata_path, config.pipeline_name, ROLLBACK_EXECUTION_TYPE,
+                        {k: v for k, v in asdict(record).items() if k != "mlmd_execution_id"})
 
 
 def rollbacks(metadata_path: str) -> list[dict]:

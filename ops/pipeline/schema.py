@@ -107,6 +107,23 @@ def adopt_schema(schema_file: str, proposal: str) -> tuple[str, str | None]:
                                         tofile=f"{schema_file} (adopted)")), backup
 
 
+def add_classes(schema_file: str, classes: list[str]) -> tuple[str, str | None]:
+    """Adds ``classes`` to the contract's label domain, as adopting a proposal would (backup, diff)."""
+    import tempfile
+
+    from google.protobuf import text_format
+
+    schema = _parse(schema_file)
+    label = next(d for d in schema.string_domain if d.name == LABEL)
+    label.value.extend(c for c in classes if c not in label.value)
+    with tempfile.NamedTemporaryFile("w", suffix=".pbtxt", delete=False) as f:
+        f.write(text_format.MessageToString(schema))
+    try:
+        return adopt_schema(schema_file, f.name)
+    finally:
+        os.unlink(f.name)
+
+
 def _parse(path: str):
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2

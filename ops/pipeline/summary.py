@@ -24,8 +24,15 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
     if durations and s.ran:
         lines.append("  " + ", ".join(f"{c} {durations[c]:.1f}s" for c in durations if c in s.ran))
     if s.spans:
-        lines.append(f"  trained on span(s) {', '.join(map(str, s.spans))}; gate data: span {s.spans[-1]}'s eval "
-                     f"split" + (" + the held-out test set" if s.held_out_test else ""))
+        eval_spans = s.eval_spans or s.spans[-1:]
+        source = (f"span {eval_spans[0]}'s eval split" if len(eval_spans) == 1 else
+                  f"the eval split of spans {', '.join(map(str, s.eval_spans))} (span {s.spans[-1]} alone is "
+                  f"too small for data.min_eval_rows={s.min_eval_rows})")
+        lines.append(f"  trained on span(s) {', '.join(map(str, s.spans))}; gate data: {source}"
+                     + (" + the held-out test set" if s.held_out_test else ""))
+    if s.eval_rows is not None and s.eval_rows < s.min_eval_rows:
+        lines.append(f"  WARNING: the eval split has {s.eval_rows} rows, fewer than data.min_eval_rows="
+                     f"{s.min_eval_rows}: early stopping and the gate judged on a small sample (add labelled data)")
     if s.skipped_spans:
         lines.append(f"  skipped: {', '.join(f'span-{n}/' for n in s.skipped_spans)} (no data file yet)")
     if s.leaked_rows is not None and s.gate_rows:
