@@ -17,9 +17,11 @@ TEST_CSV = os.path.join(REPO, "data", "trec-test", "questions.csv")
 # so that no worker is left with a long file at the end. Measured 2026-12-07 from a fresh clone (seconds of
 # fixture setup, four workers busy): retraining 452, pipeline_e2e 296 (the full TREC run) + 194 (the
 # shared slice runs), kubeflow_local 284, portable_runner 178, hardening_runs 177, own_data
-# 135, loop 131, study 128; every other file under one minute.
-LONGEST_FIRST = ("test_retraining", "test_pipeline_e2e", "test_kubeflow_local", "test_portable_runner",
-                 "test_own_data", "test_study", "test_hardening_runs", "test_loop")
+# 135, loop 131, study 128; every other file under one minute. Alone on the machine: evolving_data ~130,
+# ledger_runs ~110.
+LONGEST_FIRST = ("test_retraining", "test_pipeline_e2e", "test_kubeflow_local", "test_evolving_data",
+                 "test_portable_runner", "test_own_data", "test_study", "test_hardening_runs", "test_loop",
+                 "test_ledger_runs")
 
 
 def pytest_collection_modifyitems(config, items):

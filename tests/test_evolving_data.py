@@ -143,3 +143,14 @@ def test_after_remove_span_the_retrain_trains_without_it(days):
     s = summary(days, -1)
     assert s.spans == [1, 2, 3] and s.failed == ""
     assert "span-4" not in days["after_remove"].stdout
+
+
+def test_the_ledger_lists_the_class_change_and_what_is_served(days):
+    runs = json.loads(ok(run_cli("runs", "--json", "--config", days["config"])).stdout)
+    assert [r["verdict"] for r in runs][:2] == ["ok", "ok_classes_changed"]
+    assert runs[-2]["state"] == "FAILED" and runs[-2]["stopped_at"] == "DataGate"  # the drifted export
+    versions = json.loads(ok(run_cli("versions", "--json", "--config", days["config"])).stdout)
+    assert [v["baseline_source"] for v in versions][:2] == ["first_model", "classes_changed"]
+    assert [v["served"] for v in versions] == [False] * (len(versions) - 1) + [True]
+    text = ok(run_cli("versions", "--config", days["config"])).stdout
+    assert "the references (classes changed since version" in text

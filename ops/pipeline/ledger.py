@@ -4,7 +4,8 @@ Both list oldest first, newest last (the latest lands next to the prompt, as in 
 MLMD orders the runs). ``--json`` prints one JSON document instead: a list of objects, oldest first, with the
 keys below (stable: a script may rely on them; a value not known is null, never a missing key).
 
-`runs`, one object per run of the pipeline:
+`runs`, one object per run of the pipeline (one MLMD run context: a `transferline run` whose PushGate finds its
+baseline stale records two, the held-back one and the one that compared again with what is served now):
     run_id            str        TFX's run id (as in <work_dir>/reports/<run id>/; `transferline report RUN`)
     started           str        when the run began, ISO 8601 UTC (MLMD: the run context's creation time)
     state             str        COMPLETE (ran to the end), CACHED (every step cached: nothing new), FAILED (a
@@ -21,7 +22,7 @@ keys below (stable: a script may rely on them; a value not known is null, never 
     verdict           str|null   PushGate's reason (ok, not_blessed, below_reference, stale_baseline,
                                  already_served, same_training, rolled_back: components/names.py GateReason),
                                  "rejected" (the data broke the contract: DataGate failed), null (no verdict)
-    baseline_source   str|null   what the candidate was compared with: served, first_model or none
+    baseline_source   str|null   what the candidate was compared with: served, first_model, classes_changed or none
     baseline_version  int|null   the served version it was compared with (0: none)
     pushed_version    str|null   the version this run's Pusher records: new, or an earlier one (new_push false)
     new_push          bool       this run's Pusher pushed pushed_version itself (not a cached step)
@@ -38,7 +39,8 @@ keys below (stable: a script may rely on them; a value not known is null, never 
     run_id            str|null   the run whose Pusher pushed it (MLMD); null when MLMD does not know it
     pushed_at         str|null   when (the version's own provenance file, assets.extra/transferline.json)
     accuracy          float|null that run's candidate accuracy on the gate data (PushGate)
-    baseline_source   str|null   what it was compared with before the push: served, first_model or none
+    baseline_source   str|null   what it was compared with before the push: served, first_model, classes_changed
+                                 or none
     baseline_version  int|null   the version it was compared with (0: none: the references and the floor decided)
     spans             [int]      the spans it was trained on
     rollbacks         [object]   the rollbacks that moved it aside, oldest first: {time, user, host, reason,
@@ -317,6 +319,7 @@ def _iso(ms: int) -> str:
 # ----------------------------------------------------------------------------------------- formatting
 _VERDICTS = {
     names.GateReason.OK: "blessed",
+    names.GateReason.OK_CLASSES_CHANGED: "blessed (classes changed: vs the references)",
     names.GateReason.NOT_BLESSED: "NOT BLESSED",
     names.GateReason.BELOW_REFERENCE: "REFUSED: below the references",
     names.GateReason.STALE: "held back: stale baseline",
@@ -370,6 +373,8 @@ def format_runs(entries: list[RunEntry]) -> str:
 def _compared_words(e: VersionEntry) -> str:
     if e.baseline_source is None:
         return "-"
+    if e.baseline_source == "classes_changed":
+        return f"the references (classes changed since version {e.baseline_version})"
     return f"version {e.baseline_version}" if e.baseline_source == "served" else "nothing served (first model)"
 
 
