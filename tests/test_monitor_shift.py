@@ -160,4 +160,4 @@ def test_monitor_sees_a_third_off_topic_questions(shifted_traffic):
     assert props["off_topic_share"].double_value == pytest.approx(topic["share"], abs=1e-5)
     assert props["off_topic"].double_value == pytest.approx(topic["value"], abs=1e-5)
     assert execution.last_known_state == metadata_store_pb2.Execution.COMPLETE
-    print(fine.stderr[-1500:], drift.stderr[-1500:], sep="\n")  # the figures, with -s
+    print(fine.stderr[-2500:], drift.stderr[-2500:], sep="\n")  # the summaries, with -s

@@ -26,8 +26,8 @@ CHECKS = {  # check -> (what it compares, the knob that bounds it)
     "long_share": ("share of texts longer than monitor.long_text_chars characters", "monitor.max_long_share"),
     "low_confidence": ("share of predictions below monitor.low_confidence, traffic minus gate data",
                        "monitor.max_low_confidence_increase"),
-    "off_topic": ("share of requests whose encoder embedding is less similar to the training texts than "
-                  "monitor.topic_quantile of held-out training texts are, minus that quantile",
+    "off_topic": ("share of requests less similar to the training texts (encoder) than monitor.topic_quantile "
+                  "of held-out training texts, minus that quantile",
                   "monitor.max_off_topic_increase"),
 }
 
