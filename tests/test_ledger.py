@@ -9,7 +9,7 @@ import pytest
 
 from components import names
 from components.names import GateReason
-from ops.pipeline import ledger
+from ops.pipeline import ledger, ledger_entries
 from ops.pipeline.summary import format_summary
 from ops.report.page import failed_paragraph
 from pipelines.mlmd_store import pick_run, run_outputs
@@ -128,11 +128,11 @@ def test_the_latest_unfinished_run_is_running_while_the_lock_is_held(recorded):
 
 def test_run_state_between_steps():
     done = dict.fromkeys(ORDER, "COMPLETE")
-    assert ledger.run_state(done, "", "", latest=True, lock_held=False) == ("COMPLETE", None)
+    assert ledger_entries.run_state(done, "", "", latest=True, lock_held=False) == ("COMPLETE", None)
     half = dict.fromkeys(ORDER[:3], "COMPLETE")  # died after a step finished, before the next one started
-    assert ledger.run_state(half, "", "", latest=True, lock_held=False) == ("INTERRUPTED", None)
-    assert ledger.run_state(half, "", "", latest=True, lock_held=True) == ("RUNNING", None)
-    assert ledger.run_state(half, "", "", latest=False, lock_held=True) == ("INTERRUPTED", None)
+    assert ledger_entries.run_state(half, "", "", latest=True, lock_held=False) == ("INTERRUPTED", None)
+    assert ledger_entries.run_state(half, "", "", latest=True, lock_held=True) == ("RUNNING", None)
+    assert ledger_entries.run_state(half, "", "", latest=False, lock_held=True) == ("INTERRUPTED", None)
 
 
 def test_runs_json_keys_are_stable(recorded):
