@@ -94,7 +94,7 @@ def add_span(config, path: str, log=lambda m: None, allow_new_classes: bool = Fa
                                         f"in the data contract ({config.paths.schema_file}); if they are meant to "
                                         "be there: `transferline add-span FILE --allow-new-classes`",
                                         [t for t, lab in rows if lab in new_classes]))
-            problems += _schema_problems(config, rows, known + new_classes if allow_new_classes else known)
+            problems += _schema_problems(config, rows, known + new_classes)  # new classes: said once, above
             problems += text_problems(rows, config.contract.max_text_chars, config.contract.max_duplicate_fraction)
         if not problems and accept is None:
             files = span_file_glob(config.data.file_pattern)
