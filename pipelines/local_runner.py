@@ -6,7 +6,6 @@ the terminal, the rest in the run's log: pipelines/run_log.py), read the run bac
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 
 from tfx import v1 as tfx

@@ -14,7 +14,6 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 from components import names
-from components.errors import NotFound
 from components.names import BASELINE_SOURCE, BASELINE_VERSION, REASON, SKIPPED_SPANS, SPANS, TEST_SPLIT
 from pipelines.mlmd_store import connect, pick_run, prop, run_outputs
 from pipelines.run_history import interrupted_component, rollbacks
