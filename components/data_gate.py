@@ -171,19 +171,22 @@ def text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[d
 
 
 # ---------------------------------------------------------------------------------- drift of the whole
-def _rows_statistics(folders: list[str], files: str):
-    """TFDV statistics of the label and the text length over every row of the given span folders."""
+def _span_rows(folder: str, files: str) -> list[tuple[str, int]]:
+    """(label, text length) of every row of a span folder's files."""
+    rows = []
+    for path in sorted(fileio.glob(os.path.join(folder, files))):
+        with fileio.open(path, "rb") as f:
+            rows += [(row.get(names.LABEL) or "", len(row.get(names.TEXT) or ""))
+                     for row in csv.DictReader(io.StringIO(f.read().decode("utf-8-sig", "replace")))]
+    return rows
+
+
+def _rows_statistics(rows: list[tuple[str, int]]):
+    """TFDV statistics of the label and the text length over the given rows."""
     import pandas as pd
     import tensorflow_data_validation as tfdv
 
-    texts, labels = [], []
-    for folder in folders:
-        for path in sorted(fileio.glob(os.path.join(folder, files))):
-            with fileio.open(path, "rb") as f:
-                for row in csv.DictReader(io.StringIO(f.read().decode("utf-8-sig", "replace"))):
-                    texts.append(row.get(names.TEXT) or "")
-                    labels.append(row.get(names.LABEL) or "")
-    frame = pd.DataFrame({names.LABEL: labels, "text_length": [len(t) for t in texts]})
+    frame = pd.DataFrame({names.LABEL: [label for label, _ in rows], "text_length": [n for _, n in rows]})
     return tfdv.generate_statistics_from_dataframe(frame)
 
 
@@ -199,12 +202,13 @@ def acceptance(span_folder: str) -> dict | None:
 
 
 def drift_problems(data_dir: str, label_threshold: float, length_threshold: float, files: str = "*.csv",
-                   window: int = 0, spans: dict[int, str] | None = None) -> list[dict]:
+                   window: int = 0, spans: dict[int, str] | None = None, accept_hint: str = "") -> list[dict]:
     """TFDV drift of the training data as a whole: the training data with the newest span (the spans a run
     reads: the newest `window`, 0 = all) against the training data without it, row-weighted. A small span (a
     20-row active-learning batch, a few rows of a newly adopted class) moves the whole little and passes;
     a large one-sided export is still caught. A span with a recorded acceptance is not judged again.
-    ``spans``: span number -> folder (default: the span folders with data under data_dir)."""
+    ``spans``: span number -> folder (default: the span folders with data under data_dir); ``accept_hint``: how
+    to accept the change, in words (default: `transferline accept-span N`)."""
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
@@ -224,8 +228,10 @@ def drift_problems(data_dir: str, label_threshold: float, length_threshold: floa
     length = schema.feature.add(name="text_length", type=schema_pb2.INT)
     if length_threshold:
         length.drift_comparator.jensen_shannon_divergence.threshold = length_threshold
-    anomalies = tfdv.validate_statistics(_rows_statistics([spans[n] for n in after], files), schema,
-                                         previous_statistics=_rows_statistics([spans[n] for n in before], files))
+    rows = {n: _span_rows(spans[n], files) for n in after + before}  # a span in both is read once
+    anomalies = tfdv.validate_statistics(_rows_statistics([r for n in after for r in rows[n]]), schema,
+                                         previous_statistics=_rows_statistics([r for n in before for r in rows[n]]))
+    accept_hint = accept_hint or f"`transferline accept-span {newest} --reason ...`"
     found = []
     for feature, info in sorted(anomalies.anomaly_info.items()):
         comparators = (r for r in info.reason
@@ -234,8 +240,8 @@ def drift_problems(data_dir: str, label_threshold: float, length_threshold: floa
             knob = "contract.max_label_drift" if feature == names.LABEL else "contract.max_length_drift"
             found.append(problem(
                 f"the training data with span-{newest} vs without it ({_span_list(before)}), '{feature}'",
-                f"{reason.description} ({knob}; if the change is intended: "
-                f"`transferline accept-span {newest} --reason ...`, or `transferline remove-span {newest}`)"))
+                f"{reason.description} ({knob}; if the change is intended: {accept_hint}, or "
+                f"`transferline remove-span {newest}`)"))
     return found
 
 

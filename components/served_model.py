@@ -62,30 +62,27 @@ def ServedModelBaseline(
     comparison is redone without retraining.
     """
     candidate_dir = path_utils.serving_model_path(candidate.uri)
-    if refresh:
-        change = class_change(model_classes(os.path.join(serving_dir, str(refresh))), model_classes(candidate_dir))
-        if not change:
-            _copy_served(serving_dir, refresh, baseline)
-            return
-        _not_comparable(candidate_dir, refresh, os.path.join(serving_dir, str(refresh)), change, baseline)
-        return
-    change = (class_change(model_classes(path_utils.serving_model_path(served.uri)), model_classes(candidate_dir))
-              if served.get_string_custom_property(BASELINE_SOURCE) == "served" else "")
-    if change:
-        _not_comparable(candidate_dir, served.get_int_custom_property(BASELINE_VERSION),
-                        served.get_string_custom_property(BASELINE_PATH), change, baseline)
-        return
-    if served.get_string_custom_property(BASELINE_SOURCE) == "served":
-        source = path_utils.serving_model_path(served.uri)
-        baseline.set_string_custom_property(BASELINE_SOURCE, "served")
-        baseline.set_int_custom_property(BASELINE_VERSION, served.get_int_custom_property(BASELINE_VERSION))
-        baseline.set_string_custom_property(BASELINE_PATH, served.get_string_custom_property(BASELINE_PATH))
-    else:
-        source = path_utils.serving_model_path(candidate.uri)
+    if refresh:  # the version served now, instead of ServedModel's stale copy
+        served_dir = os.path.join(serving_dir, str(refresh))
+        version, served_path = refresh, served_dir
+    elif served.get_string_custom_property(BASELINE_SOURCE) == "served":
+        served_dir = path_utils.serving_model_path(served.uri)
+        version = served.get_int_custom_property(BASELINE_VERSION)
+        served_path = served.get_string_custom_property(BASELINE_PATH)
+    else:  # nothing served: the candidate is compared with itself
         baseline.set_string_custom_property(BASELINE_SOURCE, "first_model")
         baseline.set_int_custom_property(BASELINE_VERSION, 0)
-        baseline.set_string_custom_property(BASELINE_PATH, source)
-    io_utils.copy_dir(source, path_utils.serving_model_path(baseline.uri))
+        baseline.set_string_custom_property(BASELINE_PATH, candidate_dir)
+        io_utils.copy_dir(candidate_dir, path_utils.serving_model_path(baseline.uri))
+        return
+    change = class_change(model_classes(served_dir), model_classes(candidate_dir))
+    if change:
+        _not_comparable(candidate_dir, version, served_path, change, baseline)
+        return
+    baseline.set_string_custom_property(BASELINE_SOURCE, "served")
+    baseline.set_int_custom_property(BASELINE_VERSION, version)
+    baseline.set_string_custom_property(BASELINE_PATH, served_path)
+    io_utils.copy_dir(served_dir, path_utils.serving_model_path(baseline.uri))
 
 
 def _not_comparable(candidate_dir: str, version: int, served_path: str, change: str, baseline) -> None:

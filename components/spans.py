@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 
@@ -70,15 +71,20 @@ def choose_spans(data_dir: str, window: int = 0, files: str = "*.csv") -> list[i
     return spans
 
 
-def count_csv_rows(folder: str, files: str) -> int:
-    """Data rows in a span folder's CSV files (quoted newlines counted once, as CSV readers do)."""
+def count_csv_rows(folder: str, files: str, enough: int | None = None) -> int:
+    """Data rows in a span folder's CSV files (quoted newlines counted once, as CSV readers do), counted no
+    further than ``enough``: a large span is not read whole just to learn that it is large."""
+    import codecs
     import csv
-    import io
+    import itertools
 
     total = 0
     for path in fileio.glob(os.path.join(folder, files)):
-        with fileio.open(path, "rb") as f:
-            total += sum(1 for _ in csv.DictReader(io.StringIO(f.read().decode("utf-8-sig", "replace"))))
+        with fileio.open(path, "rb") as f:  # line by line: stops reading once there are enough
+            rows = csv.DictReader(codecs.iterdecode(f, "utf-8-sig", errors="replace"))
+            total += sum(1 for _ in itertools.islice(rows, None if enough is None else enough - total))
+        if enough is not None and total >= enough:
+            break
     return total
 
 
@@ -122,9 +128,10 @@ class SpanCsvExecutor(csv_executor.Executor):
                 for n in self.spans}
         # The newest span is hash-split like any ExampleGen output; older spans are all training data, unless
         # the newest span's eval share would fall under the floor: then every span is hash-split alike.
-        newest_rows = count_csv_rows(os.path.join(data_dir, f"span-{self.spans[-1]}"), settings["files"])
-        self.eval_from = eval_source(self.spans, newest_rows, splits[1].hash_buckets / buckets[-1],
-                                     int(settings.get("min_eval_rows", 0)))
+        eval_share, floor = splits[1].hash_buckets / buckets[-1], int(settings.get("min_eval_rows", 0))
+        newest_rows = count_csv_rows(os.path.join(data_dir, f"span-{self.spans[-1]}"), settings["files"],
+                                     enough=math.ceil(floor / eval_share))
+        self.eval_from = eval_source(self.spans, newest_rows, eval_share, floor)
         split_all = len(self.eval_from) > 1
         parts = {n: rows[n] | f"SplitSpan{n}" >> beam.Partition(
             base_example_gen_executor._PartitionFn,  # pylint: disable=protected-access

@@ -34,10 +34,10 @@ def rollbacks(store: mlmd.MetadataStore) -> list[dict]:
     return [{k: v for k, v in e.items() if k != "mlmd_execution_id"} for e in events(store, ROLLBACK_EXECUTION_TYPE)]
 
 
-def record_event(metadata_path: str, pipeline_name: str, execution_type: str, properties: dict) -> int:
+def record_event(store: mlmd.MetadataStore, pipeline_name: str, execution_type: str, properties: dict) -> int:
     """Records an operator's event as a COMPLETE MLMD execution with ``properties`` (int, or str; lists
-    comma-joined), attached to the pipeline's context where it exists; returns the execution id."""
-    store = connect(metadata_path, writable=True)
+    comma-joined), attached to the pipeline's context where it exists; returns the execution id.
+    ``store``: ``connect(metadata_path, writable=True)``."""
     type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(name=execution_type))
     execution = metadata_store_pb2.Execution(type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
     for key, value in properties.items():

@@ -66,16 +66,6 @@ class RecordedRuns:
     def rollback(self, **properties):
         """A `transferline rollback` as ops/pipeline/rollback.py records it (from_version, to_version, moved
         "v1,v2", user, host, time, reason): an execution in the pipeline's context."""
-        from pipelines.run_history import ROLLBACK_EXECUTION_TYPE
+        from pipelines.run_history import ROLLBACK_EXECUTION_TYPE, record_event
 
-        s = self.store
-        type_id = s.put_execution_type(pb.ExecutionType(name=ROLLBACK_EXECUTION_TYPE))
-        execution = pb.Execution(type_id=type_id, last_known_state=pb.Execution.COMPLETE)
-        for name, value in properties.items():
-            if isinstance(value, int):
-                execution.custom_properties[name].int_value = value
-            else:
-                execution.custom_properties[name].string_value = value
-        [execution_id] = s.put_executions([execution])
-        s.put_attributions_and_associations([], [pb.Association(execution_id=execution_id, context_id=self.pipeline)])
-        return execution_id
+        return record_event(self.store, PIPELINE, ROLLBACK_EXECUTION_TYPE, properties)

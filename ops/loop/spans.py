@@ -100,10 +100,8 @@ def add_span(config, path: str, log=lambda m: None, allow_new_classes: bool = Fa
             files = span_file_glob(config.data.file_pattern)
             spans = {**span_data_dirs(data_dir, files), number: staging}
             problems += drift_problems(data_dir, config.contract.max_label_drift, config.contract.max_length_drift,
-                                       "*.csv" if files == "*.csv" else files, config.data.train_spans, spans)
-            for p in problems:  # the span has no number to accept yet: say how to land it accepted
-                p["problem"] = p["problem"].replace(f"`transferline accept-span {number} --reason ...`",
-                                                    "`transferline add-span FILE --accept REASON`")
+                                       files, config.data.train_spans, spans,
+                                       accept_hint="`transferline add-span FILE --accept REASON`")
         if problems:
             raise DataRejected(problems)
         if accept is not None:
@@ -192,7 +190,9 @@ def _record(config, what: str, number: int, reason: str, **extra) -> int:
 
     os.makedirs(config.paths.work_dir, exist_ok=True)
     kind = SPAN_ACCEPTED_EXECUTION_TYPE if what == "accepted" else SPAN_REMOVED_EXECUTION_TYPE
-    return record_event(config.metadata_path, config.pipeline_name, kind,
+    from pipelines.mlmd_store import connect
+
+    return record_event(connect(config.metadata_path, writable=True), config.pipeline_name, kind,
                         {"span": number, "data_dir": config.paths.data_dir, **_who(reason), **extra})
 
 

@@ -90,7 +90,7 @@ def rollback(config: Config, reason: str, to_version: int | None = None) -> Roll
 
 
 def _record_in_mlmd(config: Config, record: Rollback) -> int:
-    return record_event(config.metadata_path, config.pipeline_name, ROLLBACK_EXECUTION_TYPE,
+    return record_event(connect(config.metadata_path, writable=True), config.pipeline_name, ROLLBACK_EXECUTION_TYPE,
                         {k: v for k, v in asdict(record).items() if k != "mlmd_execution_id"})
 
 
