@@ -43,10 +43,34 @@ def build_parser() -> argparse.ArgumentParser:
                f"{KubeflowError.exit_code} Kubeflow Pipelines unreachable or refused the request; "
                f"{Busy.exit_code} another run or rollback holds the work dir (nothing done); "
                f"{Drift.exit_code} monitor: drift; {NotEnoughTraffic.exit_code} monitor: not enough traffic to judge.")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print transferline's version and the versions of the stack it runs on")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(sub)
     return parser
+
+
+class _Version(argparse.Action):
+    """`--version`: one unwrapped line (argparse's own action wraps it), from the installed packages' metadata
+    (no TensorFlow import)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    def of(package):
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    stack = ", ".join(f"{p} {of(p)}" for p in ("tfx", "tensorflow", "tensorflow-text", "apache-beam", "kfp"))
+    return f"transferline {of('transferline')} ({stack}; Python {sys.version.split()[0]})"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ The defaults run offline on this repository's data with the embedded encoder. A 
 """
 
 
-def _comments(cls) -> dict[str, str]:
+def knob_comments(cls) -> dict[str, str]:
     """field name -> the comment block right above it, plus its inline comment, as one line of text."""
     lines, _ = inspect.getsourcelines(cls)  # from the decorator on; the classes are at module level
     tree = ast.parse("".join(lines))
@@ -91,7 +91,7 @@ def _cell(text: str) -> str:
 
 def _table(cls, prefix: str, names=None) -> list[str]:
     hints = typing.get_type_hints(cls, vars(config_module))
-    comments = _comments(cls)
+    comments = knob_comments(cls)
     rows = ["| knob | type | default | what |", "|---|---|---|---|"]
     for f in dataclasses.fields(cls):
         if names is not None and f.name not in names:

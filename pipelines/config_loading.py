@@ -173,8 +173,13 @@ def validate(config: Config) -> None:
             raise ConfigError(message)
 
 
-def to_toml(config: Config) -> str:
-    """The config as TOML (what `transferline config` prints), for a starting file."""
+def to_toml(config: Config, comments: bool = False) -> str:
+    """The config as TOML (what `transferline config` prints), for a starting file; ``comments``: each knob's
+    comment from pipelines/config.py above it, as in docs/configuration.md."""
+    import textwrap
+
+    from pipelines.config_docs import knob_comments
+
     lines: list[str] = []
 
     def emit(obj, section):
@@ -182,7 +187,10 @@ def to_toml(config: Config) -> str:
                    if not dataclasses.is_dataclass(getattr(obj, f.name))]
         if section:
             lines.append(f"\n[{section}]")
+        said = knob_comments(type(obj)) if comments else {}
         for k, v in scalars:
+            if said.get(k):
+                lines.extend(textwrap.wrap(said[k], 100, initial_indent="# ", subsequent_indent="# "))
             if isinstance(v, bool):
                 lines.append(f"{k} = {str(v).lower()}")
             elif isinstance(v, (int, float)):

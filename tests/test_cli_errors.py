@@ -56,6 +56,15 @@ def test_help_is_light():
     assert out.stdout.strip() == "[]"
 
 
+def test_version_names_the_stack_without_tensorflow():
+    code = ("import sys, ops.cli\ntry:\n    ops.cli.main(['--version'])\nexcept SystemExit as e:\n"
+            "    print(e.code, sorted(m for m in ('tensorflow', 'tfx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    first, last = out.stdout.strip().splitlines()
+    assert first.startswith("transferline 0.") and "tfx 1.16.0" in first and "tensorflow 2." in first
+    assert last == "0 []"
+
+
 def test_data_rejected_survives_being_wrapped_in_a_message():
     problems = [{"where": "span-1/q.csv", "problem": "is empty", "examples": ["a"]}]
     wrapped = RuntimeError(f"Beam failed: {errors.DataRejected(problems)}")

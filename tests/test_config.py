@@ -37,11 +37,20 @@ def test_derived_paths_follow_the_work_dir(tmp_path):
     assert load_config(None, [f"paths.work_dir={tmp_path}", "paths.serving_dir=/srv/m"]).serving_dir == "/srv/m"
 
 
-def test_printed_config_round_trips(tmp_path):
+@pytest.mark.parametrize("comments", [False, True])
+def test_printed_config_round_trips(tmp_path, comments):
     config = load_config(None, ["encoder.cache_dir=/tmp/x y"])
     path = tmp_path / "c.toml"
-    path.write_text(to_toml(config))
+    path.write_text(to_toml(config, comments=comments))
     assert load_config(str(path)) == config
+
+
+def test_printed_config_says_what_each_knob_does():
+    lines = to_toml(load_config(None, []), comments=True).splitlines()
+    # each knob's comment from pipelines/config.py sits right above it, wrapped as TOML comments
+    above = lines[lines.index("train_buckets = 4") - 1]
+    assert above.startswith("# ") and "train:eval buckets" in above
+    assert all(len(line) <= 102 for line in lines if line.startswith("#"))
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -4,7 +4,7 @@ import pytest
 from components import names
 from components.errors import NotFound
 from components.names import GateReason
-from ops.pipeline.summary import format_summary
+from ops.pipeline.summary import format_summary, next_steps
 from pipelines.mlmd_store import pick_run, run_contexts, run_outputs
 from pipelines.runs import summarize_run
 from recorded_mlmd import PIPELINE, RecordedRuns
@@ -74,3 +74,11 @@ def test_held_back_model_says_why(recorded):
     text = format_summary(s)
     assert f"held back: {GateReason.EXPLAINED[GateReason.SAME_TRAINING]}" in text
     assert "pushed: nothing (the served model is unchanged)" in text
+
+
+def test_next_steps_follow_the_outcome(recorded):
+    pushed = next_steps(_summary(recorded, 0), "--config p/transferline.toml")
+    assert pushed[0] == 'transferline predict --config p/transferline.toml "a text to classify"'
+    assert any(step.startswith("transferline serve --config p/transferline.toml") for step in pushed)
+    held_back = next_steps(_summary(recorded, 2))
+    assert [step.split("  ")[0].strip() for step in held_back] == ["transferline report", "transferline runs"]

@@ -49,10 +49,19 @@ def run(args) -> int:
     print(f"  summary: {path}")
     if done.log_path:
         print(f"  log: {done.log_path}")
+    print("next:\n" + "\n".join("  " + step for step in summary.next_steps(s, _project_flags(args))))
     if args.command == "retrain" and set(s.executions.values()) == {"CACHED"} and len(s.executions) == len(
             COMPONENTS):
         say("no new data since the last run: everything cached, nothing retrained or pushed")
     return 0
+
+
+def _project_flags(args) -> str:
+    """The flags that name this project, for the `next:` commands."""
+    import shlex
+
+    return " ".join(f"{flag} {shlex.quote(value)}" for flag, value in (
+        ("--config", args.config), ("--work-dir", args.work_dir)) if value)
 
 
 def _explain_rejection(config, rejected: DataRejected) -> None:

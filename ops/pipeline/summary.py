@@ -79,6 +79,20 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
     return "\n".join(lines)
 
 
+def next_steps(s: RunSummary, flags: str = "") -> list[str]:
+    """What to do after this run, as commands (the run's output ends with them, as `init`'s does); ``flags``:
+    the --config/--work-dir flags the run was given, so the commands read the same project."""
+    flags = f" {flags}" if flags else ""
+    if s.failed or s.interrupted:
+        return [f"transferline run{flags}   # again, once the cause is fixed: finished steps are cached"]
+    steps = [f"transferline report{flags}   # the run's page: data, gate, model"]
+    if s.pushed_path and not s.rolled_back:
+        steps[:0] = [f"transferline predict{flags} \"a text to classify\"",
+                     f"transferline serve{flags}   # TF Serving's REST API on :8501"]
+    steps.append(f"transferline runs{flags}   # every run and version")
+    return steps
+
+
 def failed_line(s: RunSummary) -> str:
     """A FAILED run in words: where it stopped, and what that means for the served model."""
     if s.failed == DATA_GATE:
