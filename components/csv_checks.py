@@ -51,6 +51,12 @@ def parse_csv(raw: bytes, path: str, delimiter: str = ",", expected: str = "a he
         snippet = raw[raw.rfind(b"\n", 0, e.start) + 1:e.start + 20].decode("utf-8", "replace")
         return [], [problem(path, f"is not UTF-8 text: byte 0x{raw[e.start]:02x} at line {line}; "
                                   "save the file as UTF-8", [snippet])]
+    if "\x00" in text:
+        # Refused, not passed on: a NUL is invisible in every viewer and no text a person labelled holds one;
+        # it marks a binary file, a UTF-16 export or a corrupt copy.
+        line = text[:text.index("\x00")].count("\n") + 1
+        return [], [problem(path, f"holds {text.count(chr(0))} NUL byte(s) (first at line {line}): a binary file, "
+                                  "a UTF-16 export or a corrupt copy? save it as UTF-8 CSV text")]
     csv.field_size_limit(2**31 - 1)  # see every field whole, however long (TFX's reader stops at 128 KiB)
     try:
         return list(csv.reader(io.StringIO(text), delimiter=delimiter)), []
@@ -65,6 +71,33 @@ def ragged(rows: list[list[str]], path: str) -> list[dict]:
                           "quote texts that contain the delimiter")] if bad else []
 
 
+def listed(values: list[str], n: int = 10) -> str:
+    """'a', 'b', ... quoted, the first ``n`` only: a message about a 1,000-column header stays one line."""
+    values = list(values)
+    return ", ".join(map(repr, values[:n])) + (f", ... and {len(values) - n:,} more" if len(values) > n else "")
+
+
+def duplicate_columns(header: list[str]) -> list[str]:
+    """Column names the header holds more than once, in order (a reader would silently keep one of them)."""
+    return [c for c, n in collections.Counter(header).items() if n > 1]
+
+
+def with_line_breaks(texts) -> int:
+    """How many texts hold a line break (a quoted newline in the CSV): accepted, and counted for the operator."""
+    return sum(1 for t in texts if "\n" in t or "\r" in t)
+
+
+def one_class_problem(rows: list[tuple[str, str]]) -> dict | None:
+    """A problem when the training rows hold fewer than two classes: nothing can be learnt (the references'
+    logistic regression and the classifier both need two)."""
+    classes = collections.Counter(label for _, label in rows)
+    if not rows or len(classes) >= 2:
+        return None
+    (label, n), = classes.items()
+    return problem(f"feature '{names.LABEL}' (train split)", f"only one class, {quoted(label)} ({n} row(s)), to "
+                   "train on: a classifier needs at least 2; add rows of another class")
+
+
 def delimiter_hint(header: list[str]) -> str | None:
     """The delimiter a one-column header was probably written with (';', tab or '|'), else None."""
     return next((d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]), None)
@@ -77,6 +110,10 @@ def diagnose_bytes(path: str, raw: bytes, columns=names.COLUMNS, max_chars: int 
     if found:
         return found
     header = rows[0]
+    twice = duplicate_columns(header)
+    if twice:
+        return [problem(path, f"has column(s) [{listed(twice)}] more than once: which one is meant is not knowable; "
+                              f"expected exactly '{','.join(columns)}'")]
     if header != columns:
         delimiter = delimiter_hint(header)
         if delimiter:
@@ -84,9 +121,9 @@ def diagnose_bytes(path: str, raw: bytes, columns=names.COLUMNS, max_chars: int 
                                   f"(header should be '{','.join(columns)}')", [header[0]])]
         missing = [c for c in columns if c not in header]
         extra = [c for c in header if c not in columns]
-        what = "; ".join(filter(None, [f"missing column(s) {missing}" if missing else "",
-                                        f"unexpected column(s) {extra}" if extra else ""]))
-        return [problem(path, f"has header {header}: {what or 'columns out of order'}; "
+        what = "; ".join(filter(None, [f"missing column(s) [{listed(missing)}]" if missing else "",
+                                        f"unexpected column(s) [{listed(extra)}]" if extra else ""]))
+        return [problem(path, f"has header [{listed(header)}]: {what or 'columns out of order'}; "
                               f"expected exactly '{','.join(columns)}'")]
     body = [r for r in rows[1:] if r]
     if not body:

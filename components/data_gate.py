@@ -25,8 +25,8 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import names
-from components.csv_checks import (diagnose_bytes, leakage, leakage_problem, locate_values, problem,
-                                   unknown_label_problem)
+from components.csv_checks import (diagnose_bytes, duplicate_columns, leakage, leakage_problem, listed,
+                                   locate_values, one_class_problem, problem, unknown_label_problem)
 from components.errors import DataRejected
 from components.span_folders import span_file_glob
 from components.spans import span_data_dirs, split_rows
@@ -70,13 +70,18 @@ def rejection_for(error: Exception, data_dir: str, pattern: str, test_data_dir: 
 
 
 def _files_without_rows(data_dir: str, pattern: str) -> list[dict]:
-    """Files that are empty or hold only a header (cheap: reads at most two lines of each file)."""
+    """Files that are empty, hold only a header, or name a column twice (TFX's reader keeps the last one
+    silently). Cheap: reads at most two lines of each file."""
     found = []
     for path in sorted(fileio.glob(os.path.join(data_dir, pattern))):
         with fileio.open(path, "rb") as f:
             lines = [f.readline() for _ in range(2)]
+        twice = duplicate_columns(next(csv.reader([lines[0].decode("utf-8", "replace")]), []))
         if not lines[0].strip():
             found.append(problem(path, "is empty: a new file must hold a header line and rows"))
+        elif twice:
+            found.append(problem(path, f"has column(s) [{listed(twice)}] more than once: which one is meant is "
+                                       f"not knowable; expected exactly '{','.join(names.COLUMNS)}'"))
         elif not lines[1].strip():
             found.append(problem(path, "has a header but no rows"))
     return found
@@ -151,11 +156,27 @@ def _quote_unknown_labels(found: list[dict], rows: dict, allowed: list[str], fil
     return out
 
 
+def split_problems(rows: dict[str, list[tuple[str, str]]], max_chars: int, max_duplicate_fraction: float,
+                   max_leakage_fraction: float) -> tuple[list[dict], dict[str, list[str]]]:
+    """(problems, leaked gate texts per split) of a run's rows, split -> (text, label): fewer than two classes
+    to train on, leakage into the gate splits, and text_problems over every row. The DataGate calls it on the
+    ExampleGen's splits; add-span on the splits the next run will make (components/spans.planned_splits)."""
+    gate = {s: [t for t, _ in r] for s, r in rows.items() if s in names.gate_splits()}
+    leaked = leakage((t for t, _ in rows.get(names.TRAIN_SPLIT, [])), gate)
+    found = [p for p in [one_class_problem(rows.get(names.TRAIN_SPLIT, [])),
+                         leakage_problem(leaked, sum(map(len, gate.values())), max_leakage_fraction)] if p]
+    return found + text_problems([r for split in rows.values() for r in split], max_chars,
+                                 max_duplicate_fraction), leaked
+
+
 def text_problems(rows, max_chars: int, max_duplicate_fraction: float) -> list[dict]:
     found = []
     blank = [t for t, _ in rows if t and not t.strip()]
     if blank:
         found.append(problem(f"feature '{names.TEXT}'", f"{len(blank)} text(s) are only whitespace", blank))
+    nul = [t for t, _ in rows if "\x00" in t]
+    if nul:  # refused: invisible in every viewer; a binary file or a UTF-16 export (docs/own-data.md)
+        found.append(problem(f"feature '{names.TEXT}'", f"{len(nul)} text(s) hold a NUL byte", nul))
     long = [t for t, _ in rows if len(t) > max_chars]
     if long:
         found.append(problem(f"feature '{names.TEXT}'", f"{len(long)} text(s) are longer than "
@@ -272,7 +293,8 @@ def DataGate(
     if not sum(counts.values()):
         raise DataRejected(diagnose_csv_files(data_dir, file_pattern, max_text_chars) or [
             problem(data_dir, f"no data rows in the files matching '{file_pattern}'")])
-    empty = _files_without_rows(data_dir, file_pattern)
+    empty = _files_without_rows(data_dir, file_pattern) + (
+        _files_without_rows(test_data_dir, test_pattern) if test_data_dir else [])
     if empty:
         raise DataRejected(empty)
     rows = _texts(examples)
@@ -285,13 +307,10 @@ def DataGate(
         raise DataRejected(diagnose_csv_files(data_dir, file_pattern, max_text_chars)
                            + (diagnose_csv_files(test_data_dir, test_pattern, max_text_chars) if test_data_dir else [])
                            + found)
-    gate = {s: [t for t, _ in r] for s, r in rows.items() if s in names.gate_splits()}
-    leaked = leakage((t for t, _ in rows.get(names.TRAIN_SPLIT, [])), gate)
-    gate_rows = sum(map(len, gate.values()))
-    found += ([p for p in [leakage_problem(leaked, gate_rows, max_leakage_fraction)] if p]
-              + text_problems([r for split in rows.values() for r in split], max_text_chars, max_duplicate_fraction)
-              + drift_problems(data_dir, max_label_drift, max_length_drift, test_pattern, train_spans))
+    content, leaked = split_problems(rows, max_text_chars, max_duplicate_fraction, max_leakage_fraction)
+    found += content + drift_problems(data_dir, max_label_drift, max_length_drift, test_pattern, train_spans)
     if found:
         raise DataRejected(found)
+    gate_rows = sum(len(r) for split, r in rows.items() if split in names.gate_splits())
     return {"rows": sum(map(len, rows.values())), "gate_rows": gate_rows,
             "leaked_rows": sum(map(len, leaked.values())), "eval_rows": len(rows.get(names.EVAL_SPLIT, []))}

@@ -115,6 +115,7 @@ MAJORITY_ACCURACY = "majority_accuracy"  # always the most frequent training lab
 TFIDF_ACCURACY = "tfidf_lr_accuracy"     # TF-IDF (1-2-grams) + logistic regression
 REFERENCE_EXAMPLES = "reference_examples"  # how many gate examples they were measured on
 CANDIDATE_ACCURACY = "candidate_accuracy"  # PushGate: the candidate's accuracy, from the Evaluator (TFMA)
+EVALUATION_URI = "evaluation_uri"  # PushGate: the Evaluator's output, for the model card the Pusher writes
 REFERENCE_MARGIN = "reference_margin"      # PushGate: by how much the first model had to beat them
 REFERENCE_NAMES = {MAJORITY_ACCURACY: "majority class", TFIDF_ACCURACY: "TF-IDF(1-2-grams)+LR"}
 PUSHED = "pushed"                      # Pusher (TFX's own names)
@@ -160,6 +161,11 @@ INITIAL_HEAD_FILE = "initial_head.npz"  # the head's weights before training
 TRAINING_FILE = "training.json"   # the mode (and why auto picked it), each phase's eval figures
 # In the exported model (TF Serving ignores assets.extra/): its mode and encoder handle, for the next warm start.
 MODEL_INFO = os.path.join("assets.extra", "model.json")
+# Also in it: the Trainer's training.json (mode, phases with their per-epoch history, knobs, warm start), for
+# the model card the Pusher writes into each pushed version (components/model_card.py), as JSON and HTML.
+MODEL_TRAINING = os.path.join("assets.extra", "training.json")
+MODEL_CARD = os.path.join("assets.extra", "model_card.json")
+MODEL_CARD_HTML = os.path.join("assets.extra", "model_card.html")
 
 # ----------------------------------------------------------------------------------------- the serving directory
 # TF Serving serves <serving_dir>/<highest number>/ and ignores folders whose name is not a number.

@@ -8,8 +8,8 @@ from tfx.utils import path_utils
 
 from components.gate_rules import decide, training_fingerprint
 from components.names import (ACCURACY_METRIC, BASELINE_SOURCE, BASELINE_VERSION, BLESSED, CLASS_CHANGE, CANDIDATE_ACCURACY, DATA_FINGERPRINT,
-                              MAJORITY_ACCURACY, REASON, REFERENCE_MARGIN, SERVED_VERSION, SPANS, TFIDF_ACCURACY,
-                              TRAINING_FINGERPRINT, GateReason)
+                              EVALUATION_URI, MAJORITY_ACCURACY, REASON, REFERENCE_EXAMPLES, REFERENCE_MARGIN,
+                              SERVED_VERSION, SPANS, TFIDF_ACCURACY, TRAINING_FINGERPRINT, GateReason)
 from components.serving_dir import model_fingerprint, provenance, rolled_back_provenance, served_versions
 
 
@@ -66,3 +66,8 @@ def PushGate(
         gate.set_float_custom_property(CANDIDATE_ACCURACY, accuracy)
     gate.set_float_custom_property(REFERENCE_MARGIN, reference_margin)
     gate.set_string_custom_property(CLASS_CHANGE, baseline.get_string_custom_property(CLASS_CHANGE))
+    # What the Pusher's model card quotes (components/model_card.py): TFMA's output and the references.
+    gate.set_string_custom_property(EVALUATION_URI, evaluation.uri)
+    for name, value in measured.items():
+        gate.set_float_custom_property(name, value)
+    gate.set_int_custom_property(REFERENCE_EXAMPLES, references.get_int_custom_property(REFERENCE_EXAMPLES))

@@ -3,15 +3,46 @@ import json
 import os
 import time
 
+from absl import logging
+
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.names import (ALREADY_PRESENT, BASELINE_VERSION, PROVENANCE, SPANS, STAGING_PREFIX,
+from components import model_card
+from components.names import (ALREADY_PRESENT, BASELINE_VERSION, CLASS_CHANGE, EVALUATION_URI, MAJORITY_ACCURACY,
+                              MODEL_CARD, MODEL_CARD_HTML, MODEL_INFO, MODEL_TRAINING, PROVENANCE,
+                              REFERENCE_EXAMPLES, REFERENCE_MARGIN, SPANS, STAGING_PREFIX, TFIDF_ACCURACY,
                               TRAINING_FINGERPRINT)
-from components.serving_dir import model_fingerprint, provenance, served_versions
+from components.serving_dir import model_classes, model_fingerprint, provenance, served_versions
+
+MAX_TEXT_CHARS = "max_text_chars"  # the Pusher's custom_config key: contract.max_text_chars, for the model card
+
+
+def _json(path: str) -> dict:
+    if not fileio.exists(path):
+        return {}
+    with fileio.open(path) as f:
+        return json.loads(f.read())
+
+
+def card_for(model_path: str, gate, *, name: str, version: str, date: str, path: str, max_text_chars: int) -> dict:
+    """The model card of `model_path` pushed as `version` (components/model_card.py), from the model's own
+    assets.extra and the push gate's record (`gate`: PushGate's ModelBlessing artifact)."""
+    props = {key: getter(key) for key, getter in (
+        (SPANS, gate.get_string_custom_property), (BASELINE_VERSION, gate.get_int_custom_property),
+        (CLASS_CHANGE, gate.get_string_custom_property), (MAJORITY_ACCURACY, gate.get_float_custom_property),
+        (TFIDF_ACCURACY, gate.get_float_custom_property), (REFERENCE_EXAMPLES, gate.get_int_custom_property),
+        (REFERENCE_MARGIN, gate.get_float_custom_property)) if gate.has_custom_property(key)}
+    classes = model_classes(model_path)
+    evaluation = gate.get_string_custom_property(EVALUATION_URI) if gate.has_custom_property(EVALUATION_URI) else ""
+    overall, per_class = model_card.gate_metrics(evaluation, classes) if evaluation else ({}, {})
+    return model_card.build_card(name=name, version=version, date=date, path=path, classes=classes,
+                                 info=_json(os.path.join(model_path, MODEL_INFO)),
+                                 training=_json(os.path.join(model_path, MODEL_TRAINING)), gate=props,
+                                 overall=overall, per_class=per_class, max_text_chars=max_text_chars)
 
 
 def already_pushed(base: str, model_path: str) -> str | None:
@@ -39,6 +70,9 @@ class AtomicPusherExecutor(pusher_executor.Executor):
     rename is the last step; TFX's archive copy of the model into the PushedModel artifact is left out
     (the Trainer's Model artifact already holds it), so nothing follows the version's appearance but
     the record.
+
+    Each version it writes carries its model card (assets.extra/model_card.json and .html;
+    components/model_card.py), written into the staging folder, so it appears with the version.
     """
 
     def Do(self, input_dict, output_dict, exec_properties):
@@ -67,6 +101,18 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         io_utils.copy_dir(model_path, staging, deny_regex_patterns=[r"saved_model\.pb"])
         gate = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_BLESSING_KEY])
         fileio.makedirs(os.path.dirname(os.path.join(staging, PROVENANCE)))
+        pipeline = self._context.pipeline_info if self._context else None
+        custom = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
+        try:  # what the model is, for people; a card that cannot be made must not keep a blessed model back
+            card = card_for(model_path, gate, name=pipeline.id if pipeline else "transferline", version=version,
+                            date=time.strftime("%Y-%m-%d"), path=final, max_text_chars=custom.get(MAX_TEXT_CHARS, 0))
+        except Exception as e:  # noqa: BLE001  (said in the log; the version is pushed without its card)
+            logging.warning("the model card of version %s was not written: %s", version, e)
+        else:
+            with fileio.open(os.path.join(staging, MODEL_CARD), "w") as f:
+                f.write(json.dumps(card, indent=1))
+            with fileio.open(os.path.join(staging, MODEL_CARD_HTML), "w") as f:
+                f.write(model_card.card_page(card))
         with fileio.open(os.path.join(staging, PROVENANCE), "w") as f:  # what PushGate and people read later
             f.write(json.dumps({"version": int(version), "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                 "model": model_path, SPANS: gate.get_string_custom_property(SPANS),

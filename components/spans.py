@@ -32,8 +32,9 @@ from tfx.utils import proto_utils
 from google.protobuf import struct_pb2
 
 from components.errors import NoSpans
-from components.names import DATA_FINGERPRINT, EVAL_SPANS, LABEL, MIN_EVAL_ROWS, SKIPPED_SPANS, SPANS, TEST_SPLIT, TEXT
-from components.span_folders import choose, eval_source, skipped_message  # noqa: F401  (pure, TF-free)
+from components.names import (DATA_FINGERPRINT, EVAL_SPANS, EVAL_SPLIT, LABEL, MIN_EVAL_ROWS, SKIPPED_SPANS, SPANS,
+                              TEST_SPLIT, TEXT, TRAIN_SPLIT)
+from components.span_folders import choose, eval_source, no_spans_message, skipped_message  # noqa: F401  (TF-free)
 
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
 
@@ -65,9 +66,7 @@ def choose_spans(data_dir: str, window: int = 0, files: str = "*.csv") -> list[i
     listing = span_files(data_dir, files)
     spans, skipped = choose(listing, window)
     if not spans:
-        raise NoSpans(f"{data_dir}: no span-N/ folder with a file matching '{files}' to train on (labelled data "
-                      "lands as span-1/, span-2/, ...)" + (f"; {skipped_message(data_dir, skipped, files)}"
-                                                           if skipped else ""))
+        raise NoSpans(no_spans_message(data_dir, skipped, files))
     return spans
 
 
@@ -86,6 +85,51 @@ def count_csv_rows(folder: str, files: str, enough: int | None = None) -> int:
         if enough is not None and total >= enough:
             break
     return total
+
+
+def span_examples(folder: str, files: str) -> list:
+    """The tf.Examples TFX's CSV ExampleGen makes of a folder's files, made by its own pieces in this process
+    (its file reader, CSV line parser, column-type inference and Example conversion; no Beam pipeline): what
+    the next run will read, so that add-span can split them as the run will."""
+    from tfx.components.example_gen.csv_example_gen import executor as csv_exec
+    from tfx.utils import io_utils
+    from tfx_bsl.coders import csv_decoder
+
+    paths = sorted(fileio.glob(os.path.join(folder, files)))
+    if not paths:
+        return []
+    # pylint: disable=protected-access  (TFX's own reader and converter, so the Examples hash as the run's do)
+    parser, read = csv_decoder.ParseCSVLine(delimiter=","), csv_exec._ReadCsvRecordsFromTextFile()
+    parser.setup()
+    cells = [c for path in paths for line in read.process(path) for c, _ in parser.process(line)]
+    inferrer = csv_decoder.ColumnTypeInferrer(io_utils.load_csv_column_names(paths[0]), skip_blank_lines=True)
+    types = inferrer.create_accumulator()
+    for c in cells:
+        types = inferrer.add_input(types, c)
+    to_example, infos = csv_exec._ParsedCsvToTfExample(), inferrer.extract_output(types)
+    return [e for c in cells for e in to_example.process(c, infos)]
+
+
+def planned_splits(data_dir: str, spans: dict[int, str], window: int, files: str, test_data_dir: str,
+                   train_buckets: int, eval_buckets: int, min_eval_rows: int) -> dict[str, list[tuple[str, str]]]:
+    """split -> (text, label) rows, as SpanCsvExecutor will split ``spans`` (number -> folder, e.g. with a
+    staged span) and the test set: the same span choice, eval floor and TFX hash partition, applied here."""
+    split_config = example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name=TRAIN_SPLIT, hash_buckets=train_buckets),
+        example_gen_pb2.SplitConfig.Split(name=EVAL_SPLIT, hash_buckets=eval_buckets)])
+    buckets = [train_buckets, train_buckets + eval_buckets]
+    chosen = choose({n: [folder] for n, folder in spans.items()}, window)[0]
+    newest_rows = count_csv_rows(spans[chosen[-1]], files) if chosen else 0
+    eval_from = eval_source(chosen, newest_rows, eval_buckets / buckets[-1], min_eval_rows)
+    out = {TRAIN_SPLIT: [], EVAL_SPLIT: []}
+    for n in chosen:
+        for example in span_examples(spans[n], files):
+            split = base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
+                example, len(buckets), buckets, split_config) if n in eval_from else 0
+            out[(TRAIN_SPLIT, EVAL_SPLIT)[split]].append(example_row(example.features.feature))
+    if test_data_dir:
+        out[TEST_SPLIT] = [example_row(e.features.feature) for e in span_examples(test_data_dir, files)]
+    return out
 
 
 def custom_config(window: int, files: str, test_data_dir: str, test_fingerprint: str,
@@ -172,19 +216,24 @@ def split_rows(examples, split: str) -> list[tuple[str, str]]:
     """(text, label) of every example in one split of an Examples artifact (undecodable bytes replaced)."""
     import tensorflow as tf
 
-    def value(feats, name):
+    files = fileio.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
+    rows = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        feats = tf.train.Example.FromString(record.numpy()).features.feature
+        rows.append(example_row(feats))
+    return rows
+
+
+def example_row(feats) -> tuple[str, str]:
+    """(text, label) of one tf.Example's features ("" for a missing value; undecodable bytes replaced)."""
+    def value(name):
         kind = feats[name].WhichOneof("kind") if name in feats else None
         values = getattr(feats[name], kind).value if kind else []
         if not values:
             return ""
         return values[0].decode("utf-8", "replace") if isinstance(values[0], bytes) else str(values[0])
 
-    files = fileio.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
-    rows = []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        feats = tf.train.Example.FromString(record.numpy()).features.feature
-        rows.append((value(feats, TEXT), value(feats, LABEL)))
-    return rows
+    return value(TEXT), value(LABEL)
 
 
 def example_gen_executor() -> executor_spec.BeamExecutorSpec:

@@ -10,7 +10,8 @@ the same shape over the same classes, the new head starts from its weights, clas
 to this run's label vocabulary (ordered by frequency, so it can differ between runs); otherwise it
 starts fresh. In fine_tune mode the encoder also starts from the served one when that was fine-tuned from
 the same encoder handle. What happened is written to the model_run artifact (warm_start.json,
-initial_head.npz; training.json: the mode, why, and each phase's eval figures).
+initial_head.npz; training.json: the mode, why, each phase's eval figures and per-epoch history, the knobs,
+the warm start; a copy of it in the exported model's assets.extra/ for the model card).
 """
 from __future__ import annotations
 
@@ -103,7 +104,9 @@ def _fit(model, train, evaluation, epochs, patience, callbacks, phase, title):
                         callbacks=[stop, _epoch_log(phase), EpochProgress(title, epochs), *callbacks]).history
     best = int(np.argmin(history["val_loss"]))
     return {"epochs": len(history["val_loss"]), "best_epoch": best + 1,
-            "eval_accuracy_best_epoch": float(history["val_accuracy"][best])}
+            "eval_accuracy_best_epoch": float(history["val_accuracy"][best]),
+            # Keras' per-epoch figures (loss, accuracy, val_loss, val_accuracy): the report's training curves.
+            "history": {k: [float(v) for v in values] for k, values in history.items()}}
 
 
 def _evaluate(model, dataset) -> dict:
@@ -182,5 +185,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     else:
         record["phase1"].update(_evaluate(model, evaluation))
     _write(fn_args, names.WARM_START_FILE, json.dumps({**started, "classes": class_names}).encode())
+    record.update(warm_start=started, knobs=hp)
     _write(fn_args, names.TRAINING_FILE, json.dumps(record, indent=1).encode())
     models.export(model, mode, tft_output, fn_args.serving_model_dir, handle)
+    # A copy in the model itself: the Pusher's model card reads it (the model_run is not the Pusher's input).
+    with tf.io.gfile.GFile(os.path.join(fn_args.serving_model_dir, names.MODEL_TRAINING), "w") as f:
+        f.write(json.dumps(record, indent=1))

@@ -20,17 +20,17 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 # Only light modules at import time: TFX takes ~10 s to import, and `--help` should not wait for it.
-from components.errors import Busy, DataRejected, KubeflowError, Outcome, UserError  # noqa: E402
+from components.errors import Busy, DataRejected, KubeflowError, Outcome, StorageError, UserError  # noqa: E402
 from ops.kubeflow import check as kubeflow_check, commands as kubeflow_commands  # noqa: E402
 from ops.loop import label_next, monitor, spans  # noqa: E402
 from ops.loop.verdicts import Drift, NotEnoughTraffic  # noqa: E402
-from ops.pipeline import encoder, init, ledger, predict, rollback, run, schema, show_config  # noqa: E402
+from ops.pipeline import encoder, evaluate, init, ledger, predict, rollback, run, schema, show_config  # noqa: E402
 from ops.report import page as report  # noqa: E402
 from ops.serving import serve  # noqa: E402
 from ops.study import command as study  # noqa: E402
 
-COMMANDS = (init, run, rollback, ledger, predict, show_config, encoder, schema, report, serve, monitor, label_next, spans,
-            study, kubeflow_commands, kubeflow_check)
+COMMANDS = (init, run, rollback, ledger, predict, evaluate, show_config, encoder, schema, report, serve, monitor,
+            label_next, spans, study, kubeflow_commands, kubeflow_check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="transferline",
         description="Text classification by transfer learning, as a TFX pipeline: "
                     "Universal Sentence Encoder embeddings + a small Keras head.",
-        epilog=f"exit codes: 0 done; {UserError.exit_code} a usage, config, input or encoder-handle error; "
+        epilog=f"exit codes: 0 done; {UserError.exit_code} a usage, config, input or encoder-handle error, or a "
+               "path that cannot be written (disk full, read-only); "
                f"{DataRejected.exit_code} the data was rejected (nothing trained or pushed); "
                f"{KubeflowError.exit_code} Kubeflow Pipelines unreachable or refused the request; "
                f"{Busy.exit_code} another run or rollback holds the work dir (nothing done); "
@@ -81,11 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"transferline: {e}", file=sys.stderr)
         return e.exit_code
     except UserError as e:
-        print(f"transferline: error: {e}", file=sys.stderr)
+        print(f"transferline: error: {e.shown()}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("transferline: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a full disk or a read-only file system is the machine, not a bug: one line
+        storage = StorageError.from_exception(e)
+        if storage is None:
+            raise
+        print(f"transferline: error: {storage}", file=sys.stderr)
+        return storage.exit_code
 
 
 if __name__ == "__main__":

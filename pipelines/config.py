@@ -156,6 +156,14 @@ class BeamConfig:
 
 
 @dataclass
+class PredictConfig:
+    # `predict --file` on Beam (docs/batch.md), with [beam]'s runner settings: auto, always or never.
+    # auto = Beam when --file is a glob (each matched file a worker's) or --beam-arg is given, else in-process;
+    # never = in-process unless --beam-arg is given; always = Beam for every --file.
+    beam: str = "auto"
+
+
+@dataclass
 class KubeflowConfig:
     """Production on Kubeflow Pipelines (`transferline compile|submit|schedule`; README, "Running on Kubeflow").
 
@@ -211,6 +219,20 @@ class ServeConfig:
     listen_before_load: bool = False
     # Instances run through the model at a time: bounds memory whatever the request (not visible to clients).
     predict_chunk: int = 256
+    # Texts longer than this many characters are cut to it before the model (0 = contract.max_text_chars, the
+    # longest text training accepts): time and memory grow with a text's length, and TF Serving has no bound
+    # (a 1 MB text took the stand-in past 5 GB). A tf.Example's text feature too.
+    max_text_chars: int = 0
+    # What happens to a longer text: true = cut (answered 200, as TF Serving would), false = refused (400).
+    truncate_long_texts: bool = True
+    # Connections waiting to be accepted (the listen backlog; the kernel caps it at net.core.somaxconn).
+    listen_backlog: int = 1024
+    # Connections served at once, one thread each; more wait in the backlog, and while they wait, answers
+    # close their connection instead of keeping it alive.
+    max_threads: int = 64
+    # Prometheus metrics at /monitoring/prometheus/metrics, TF Serving's names (README "Serving locally";
+    # `serve --monitoring`): TF Serving's --monitoring_config_file with prometheus_config { enable: true }.
+    monitoring: bool = False
     # Log every request (method, path, status, milliseconds) to stderr.
     log_requests: bool = False
 
@@ -323,6 +345,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     study: StudyConfig = field(default_factory=StudyConfig)

@@ -19,6 +19,7 @@ from components.serving_dir import served_versions
 from components.span_folders import span_file_glob
 from pipelines import beam_args, run_log
 from pipelines.config import Config
+from pipelines.mlmd_store import adopt_move
 from pipelines.pipeline import create_pipeline, stage_schema_file
 from pipelines.run_history import mark_interrupted
 from pipelines.runs import RecordedRun, read_run
@@ -47,6 +48,8 @@ def run(config: Config, *, verbose: bool = False, out=None) -> LocalRun:
 
 
 def _run(config: Config, log: run_log.RunLog) -> LocalRun:
+    # A moved project: MLMD's paths follow the work dir before TFX reads them (pipelines/relocate.py).
+    adopt_move(config.paths.work_dir, config.metadata_path)
     # We hold the lock, so no run is alive: what an earlier run left RUNNING died with its process.
     for run_id, component in mark_interrupted(config.metadata_path, config.pipeline_name):
         print(f"[transferline] run {run_id} was interrupted during {component} (its process ended); "

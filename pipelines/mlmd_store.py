@@ -4,22 +4,57 @@ Below pipelines/runs.py (a run read back whole) and pipelines/run_history.py (ro
 """
 from __future__ import annotations
 
+import os
+
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 from components import names
 from components.errors import NotFound
+from pipelines import relocate as relocate_
 
 _STATE = metadata_store_pb2.Execution.State
 
 
-def connect(metadata_path: str, writable: bool = False) -> mlmd.MetadataStore:
-    """The local MLMD store (SQLite), read-only unless ``writable``."""
+def connect(metadata_path: str, writable: bool = False, relocate: bool = True) -> mlmd.MetadataStore:
+    """The local MLMD store (SQLite), read-only unless ``writable``. When the work dir was moved since its
+    runs (pipelines/relocate.py), the artifacts it returns carry their paths at the new location."""
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
     sqlite = metadata_store_pb2.SqliteMetadataSourceConfig
     config.sqlite.connection_mode = sqlite.READWRITE_OPENCREATE if writable else sqlite.READONLY
-    return mlmd.MetadataStore(config)
+    store = _Store(config)
+    store.relocation = relocate_.find(os.path.dirname(os.path.abspath(metadata_path)), store) if relocate else None
+    return store
+
+
+def adopt_move(work_dir: str, metadata_path: str) -> int:
+    """Under the work dir's lock: MLMD's paths follow a moved work dir, once (pipelines/relocate.py adopt)."""
+    exists = os.path.exists(metadata_path)
+    return relocate_.adopt(work_dir, connect(metadata_path, writable=True, relocate=False) if exists else None)
+
+
+class _Store(mlmd.MetadataStore):
+    """MLMD, with the artifacts' paths moved where the work dir moved (``relocation``; None: as recorded)."""
+    relocation: relocate_.Relocation | None = None
+
+    def get_artifacts_by_id(self, artifact_ids, *args, **kwargs):
+        return self._moved(super().get_artifacts_by_id(artifact_ids, *args, **kwargs))
+
+    def get_artifacts_by_uri(self, uri: str, *args, **kwargs):
+        """The artifacts at ``uri``, however MLMD spelled it (the old location or the new one)."""
+        if self.relocation is None:
+            return super().get_artifacts_by_uri(uri, *args, **kwargs)
+        by_uri = super().get_artifacts_by_uri
+        found = {a.id: a for u in self.relocation.spellings(uri) for a in by_uri(u, *args, **kwargs)}
+        return self._moved(list(found.values()))
+
+    def as_recorded(self, artifact):
+        """A copy of a returned artifact with the paths MLMD holds (to put it back without rewriting them)."""
+        return super().get_artifacts_by_id([artifact.id])[0]
+
+    def _moved(self, artifacts):
+        return [self.relocation.artifact(a) for a in artifacts] if self.relocation else artifacts
 
 
 def run_contexts(store: mlmd.MetadataStore, pipeline_name: str) -> list:

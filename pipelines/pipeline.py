@@ -33,7 +33,7 @@ from components import transform as transform_module
 from components.data_gate import DataGate
 from components.push_gate import PushGate
 from components.references import References
-from components.pusher import AtomicPusherExecutor
+from components.pusher import MAX_TEXT_CHARS, AtomicPusherExecutor
 from components.served_model import ServedModel, ServedModelBaseline
 from components.span_folders import span_file_glob
 from pipelines.config import Config
@@ -257,6 +257,7 @@ def create_pipeline(
         model_blessing=push_gate.outputs["gate"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)),
+        custom_config={MAX_TEXT_CHARS: config.contract.max_text_chars},  # the model card's words
         custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor)).with_id(names.PUSHER)
     components = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, served,
                   trainer, baseline, references, evaluator, push_gate, pusher]

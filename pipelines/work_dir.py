@@ -12,6 +12,7 @@
     <work_dir>/to-label/              `label-next`'s CSV files of texts to label
     <work_dir>/kubeflow/pipeline.yaml `transferline compile`'s default output (`make ir` writes kubeflow/)
     <work_dir>/.lock                  the work dir's lock (pipelines/work_lock.py)
+    <work_dir>/root.json              where the work dir was when a run last used it (pipelines/relocate.py)
 """
 from __future__ import annotations
 

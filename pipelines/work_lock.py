@@ -6,7 +6,7 @@ import fcntl
 import os
 import time
 
-from components.errors import Busy
+from components.errors import Busy, StorageError
 from pipelines.work_dir import WorkDir
 
 _held: set[str] = set()  # work dirs this process holds: re-entrant, so the CLI can lock before importing TFX
@@ -24,8 +24,7 @@ def exclusive(work_dir: str):
     if key in _held:
         yield
         return
-    os.makedirs(work_dir, exist_ok=True)
-    f = open(WorkDir(work_dir).lock, "a+")
+    f = _open_lock(work_dir)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -45,6 +44,21 @@ def exclusive(work_dir: str):
         _held.discard(key)
         fcntl.flock(f, fcntl.LOCK_UN)
         f.close()
+
+
+def _open_lock(work_dir: str):
+    """The lock file, the work dir made first; a work dir that cannot be (read-only, full, under a regular file,
+    in /proc) is said in one line: the first thing a run writes is this lock, so it is said before anything."""
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        return open(WorkDir(work_dir).lock, "a+")
+    except OSError as e:
+        full = StorageError.from_exception(e)
+        if full:
+            raise full from None
+        where = f" ({e.filename})" if e.filename and os.path.abspath(e.filename) != os.path.abspath(work_dir) else ""
+        raise StorageError(f"the work dir {work_dir} cannot be made or written: {e.strerror or e}{where}; "
+                           "give a writable --work-dir (paths.work_dir)") from None
 
 
 def is_held(work_dir: str) -> bool:

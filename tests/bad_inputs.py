@@ -42,6 +42,12 @@ def corpus():
         "duplicates_en_masse": ({"span-1/q.csv": good_csv + body * 3}, "repeat another row exactly"),
         "label_drift": ({"span-1/q.csv": good_csv, "span-2/q.csv": _csv(hum)},
                         "the training data with span-2 vs without it (span 1), 'label'"),
+        "duplicate_label_column": ({"span-1/q.csv": "text,label,label\n" + "".join(
+            f'"{r["text"]}",{r["label"]},{r["label"]}\n' for r in good)}, "has column(s) ['label'] more than once"),
+        "nul_byte": ({"span-1/q.csv": good_csv + "Who is \x00 ?,HUM\n"}, "NUL byte"),  # its line, or the gate's count
+        "thousand_columns": ({"span-1/q.csv": "text,label," + ",".join(f"c{i}" for i in range(1000)) + "\n" + "".join(
+            f'"{r["text"]}",{r["label"]}' + ",x" * 1000 + "\n" for r in good)}, "... and 990 more]"),
+        "one_class": ({"span-1/q.csv": _csv(hum[:54])}, "only one class, 'HUM'"),
         "numeric_text_column": ({"span-1/q.csv": HEADER + "".join(f"{i},NUM\n" for i in range(60))},
                                 "Expected data of type: BYTES but got INT"),
     }

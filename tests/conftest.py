@@ -187,8 +187,8 @@ def slice_runs(tmp_path_factory):
 def _slice_runs(root):
     """A small real slice (300 training questions, 200 test questions), run four times, all here so that
     no test depends on another's order:
-    0. first run (pushes v1); 1. the same again (fully cached); 2. an impossible accuracy bound (not
-    blessed); 3. a changed gate: the Evaluator re-runs on a cached 'first model' baseline while v1 is
+    0. first run (pushes v1); 1. the same again (nothing changed: answered before TFX, no MLMD run, so
+    summary(1) is results[2]; pipelines/run_inputs.py); 2. an impossible accuracy bound (not blessed); 3. a changed gate: the Evaluator re-runs on a cached 'first model' baseline while v1 is
     served, so PushGate finds it stale and the runner compares again with v1 (not pushed twice).
     Tests must not add runs here: copy `served_copy` for a work dir of your own."""
     write_csv(str(root / "data" / "span-1" / "questions.csv"), stratified(read_rows(TRAIN_CSV), 300))

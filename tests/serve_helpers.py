@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -133,3 +134,51 @@ def send(url, method, path, body=None, headers=None, timeout=60):
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         connection.close()
+
+
+def peak_rss_growth(action):
+    """(action's result, the process's peak RSS growth in MB while it ran), sampled every 20 ms."""
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    baseline, peak, done = rss_mb(), [0.0], threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = action()
+    finally:
+        done.set()
+        sampler.join()
+    return result, max(peak[0], rss_mb()) - baseline
+
+
+def all_at_once(url, n, path, body, timeout=120):
+    """n connections opened together (a barrier), each sending one POST: the statuses, or exception names."""
+    host, port = url.removeprefix("http://").split(":")
+    results, barrier = [None] * n, threading.Barrier(n)
+
+    def one(i):
+        try:
+            barrier.wait(timeout=60)
+            connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
+            try:
+                connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                results[i] = (response.status, response.read())
+            finally:
+                connection.close()
+        except Exception as e:  # noqa: BLE001  (a reset is the failure counted)
+            results[i] = (type(e).__name__, b"")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -9,7 +9,7 @@ from components.data_gate import diagnose_csv_files
 
 KINDS = bad_inputs.corpus()
 FILE_LEVEL = ("missing_label_column", "extra_column", "non_utf8", "wrong_delimiter", "header_only", "empty_file",
-              "huge_text")
+              "huge_text", "duplicate_label_column", "nul_byte", "thousand_columns")
 
 
 @pytest.mark.parametrize("kind", FILE_LEVEL)

@@ -53,15 +53,18 @@ def test_the_terminal_shows_each_trainer_epoch_and_a_cached_run_none(slice_runs)
     assert " epoch " not in slice_runs.results[1].stderr  # fully cached: no training
 
 
-def test_second_run_on_the_same_data_is_fully_cached(slice_runs):
-    s = slice_runs.summary(1)
-    assert set(s.executions) == COMPONENTS
-    assert set(s.executions.values()) == {"CACHED"}
-    assert "0 component(s) ran, 13 cached" in slice_runs.results[1].stdout
+def test_second_run_on_the_same_data_is_answered_before_tfx(slice_runs):
+    """Nothing changed (data, config, code, served versions: pipelines/run_inputs.py), so the second run says
+    so without TFX and records no run; the MLMD runs are the first, then the two with a changed gate."""
+    second = slice_runs.results[1]
+    assert "no new data since the last run: everything cached, nothing retrained or pushed" in second.stderr
+    first = slice_runs.summary(0)
+    assert f"Run {first.run_id} of 'transferline' stands" in second.stdout
+    assert slice_runs.summary(1).run_id not in second.stdout and slice_runs.summary(-1).run_id != first.run_id
 
 
 def test_impossible_bound_is_not_blessed_and_pushes_nothing(slice_runs):
-    s = slice_runs.summary(2)
+    s = slice_runs.summary(1)  # the second run in MLMD: results[2]
     assert s.executions["Evaluator"] == "COMPLETE" and s.executions["Trainer"] == "CACHED"
     assert s.baseline == "first model (nothing served: the references and the absolute floor decide)"
     assert s.blessed is False and s.pushed_path is None

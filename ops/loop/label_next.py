@@ -65,7 +65,9 @@ def label_next(config, n: int, out: str | None = None, since: str | None = None,
             if t.strip() and ranking.normalize(t) not in known and (p or strategy == "random")]
     if not keep:
         raise NotFound(f"no logged request to propose under {request_log_dir(config)}"
-                       + (f" since {since}" if since else "") + " (unlabelled, with the model's probabilities)")
+                       + (f" since {since}" if since else "") + " (unlabelled, with the model's probabilities)"
+                       + (f"; {traffic.attrs['malformed']} malformed line(s) skipped" if traffic.attrs["malformed"]
+                          else ""))
     texts = [traffic["text"][i] for i in keep]
     dicts = [traffic["probabilities"][i] for i in keep]
     classes = sorted({c for d in dicts for c in d})

@@ -60,7 +60,7 @@ def run_monitor(config, since: str | None = None, until: str | None = None, log=
     out_dir = os.path.join(config.work.monitor_dir, stamp)
     os.makedirs(out_dir, exist_ok=True)
     result = {"since": start.isoformat(), "until": end.isoformat(), "requests": len(traffic),
-              "json_path": os.path.join(out_dir, "monitor.json")}
+              "malformed_lines": traffic.attrs["malformed"], "json_path": os.path.join(out_dir, "monitor.json")}
     if len(traffic) < config.monitor.min_requests:
         result["verdict"] = "not_enough_traffic"
         return _write_json(result)
@@ -147,8 +147,8 @@ def _record(config, model, result: dict, out_dir: str) -> int:
     execution.custom_properties[names.SERVED_VERSION].int_value = result["served_version"]
     report = pb.Artifact(type_id=report_type, uri=out_dir, state=pb.Artifact.LIVE)
     report.custom_properties["verdict"].string_value = result["verdict"]
-    execution_id, _, _ = store.put_execution(execution, [
-        (model, pb.Event(type=pb.Event.INPUT)), (report, pb.Event(type=pb.Event.OUTPUT))], [])
+    execution_id, _, _ = store.put_execution(execution, [  # the model as MLMD holds it (not moved here)
+        (store.as_recorded(model), pb.Event(type=pb.Event.INPUT)), (report, pb.Event(type=pb.Event.OUTPUT))], [])
     return execution_id
 
 
@@ -156,6 +156,8 @@ def format_summary(result: dict) -> str:
     from ops.loop.monitor_checks import CHECKS
 
     head = f"monitor {result['since']} .. {result['until']}: {result['requests']} logged request(s)"
+    if result.get("malformed_lines"):
+        head += f" ({result['malformed_lines']} malformed line(s) skipped)"
     if result["verdict"] == "not_enough_traffic":
         return head + " - not enough traffic to judge"
     lines = [head + f", served version {result['served_version']}: "

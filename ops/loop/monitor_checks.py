@@ -172,7 +172,15 @@ def training_data(config, served: dict):
     if not outputs.get(names.EXAMPLES):
         raise NotFound(f"the run {runs[0].name} that trained served version {served['version']} has no Examples")
     model = next(a for a in artifacts if a.id in {e.artifact_id for e in events if e.execution_id == writers[0]})
-    return model, split_rows(outputs[names.EXAMPLES][0])
+    examples = outputs[names.EXAMPLES][0]
+    splits = split_rows(examples)
+    empty = [s for s in (names.TRAIN_SPLIT, *names.gate_splits()) if s in splits and not splits[s][0]]
+    if empty or names.TRAIN_SPLIT not in splits:  # never compare traffic with an empty baseline
+        raise NotFound(f"the training data of served version {served['version']} cannot be read: MLMD's Examples "
+                       f"artifact {examples.uri} has no rows in split(s) {', '.join(empty or [names.TRAIN_SPLIT])} "
+                       "(the work dir's pipeline root moved or was pruned?); monitor compares traffic with the "
+                       "data the served model was trained on")
+    return model, splits
 
 
 def split_rows(examples) -> dict[str, tuple[list[str], list[str]]]:

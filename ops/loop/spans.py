@@ -1,11 +1,13 @@
 """The spans an operator lands, accepts or withdraws: `transferline add-span FILE`, `accept-span N`, `remove-span N`.
 
-add-span checks a labelled CSV as the next run would (the data contract, blank or duplicated texts, and the
-drift of the training data as a whole with it: components/data_gate.py drift_problems), then renames it into
-place as span-N/, whole. A label the contract does not know is refused unless --allow-new-classes, which also
-adds it to the schema (backup and diff). A drift the operator means (--accept REASON, or accept-span later)
-is recorded in the span folder, which the DataGate reads, and in MLMD; so the run that follows, and every
-later one, does not judge that span again. remove-span moves a span aside (never deletes it), recorded too.
+add-span checks a labelled CSV as the next run would, by the DataGate's own functions on the splits the next
+run's ExampleGen will make (the data contract, one class, blank or duplicated texts within and across spans and
+the test set, leakage into the gate splits, and the drift of the training data as a whole with it:
+components/data_gate.py split_problems, drift_problems), then renames it into place as span-N/, whole. A label
+the contract does not know is refused unless --allow-new-classes, which also adds it to the schema (backup and
+diff). A drift the operator means (--accept REASON, or accept-span later) is recorded in the span folder, which
+the DataGate reads, and in MLMD; so the run that follows, and every later one, does not judge that span again.
+remove-span moves a span aside (never deletes it), recorded too.
 """
 from __future__ import annotations
 
@@ -61,7 +63,8 @@ def next_span(existing) -> int:
 
 def add_span(config, path: str, log=lambda m: None, allow_new_classes: bool = False, accept: str | None = None) -> str:
     """Checks ``path`` as a run would (same checks and messages), then renames it into place as span-N/."""
-    from components.data_gate import diagnose_csv_files, drift_problems, problem, text_problems
+    from components.csv_checks import with_line_breaks
+    from components.data_gate import diagnose_csv_files, drift_problems, problem
     from components.span_folders import span_file_glob
     from components.spans import span_data_dirs, span_dirs
     from pipelines.pipeline import label_names
@@ -77,6 +80,8 @@ def add_span(config, path: str, log=lambda m: None, allow_new_classes: bool = Fa
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     staged = os.path.join(staging, os.path.basename(path) if path.endswith(".csv") else "labels.csv")
+    files = span_file_glob(config.data.file_pattern)
+    spans = {**span_data_dirs(data_dir, files), number: staging}  # what the next run reads, the new span staged
     rows, new_classes = [], []
     try:
         problems = _stage(path, staged) or diagnose_csv_files(staging, "*.csv", config.contract.max_text_chars)
@@ -95,10 +100,8 @@ def add_span(config, path: str, log=lambda m: None, allow_new_classes: bool = Fa
                                         "be there: `transferline add-span FILE --allow-new-classes`",
                                         [t for t, lab in rows if lab in new_classes]))
             problems += _schema_problems(config, rows, known + new_classes)  # new classes: said once, above
-            problems += text_problems(rows, config.contract.max_text_chars, config.contract.max_duplicate_fraction)
+            problems += _next_run_problems(config, spans, files)
         if not problems and accept is None:
-            files = span_file_glob(config.data.file_pattern)
-            spans = {**span_data_dirs(data_dir, files), number: staging}
             problems += drift_problems(data_dir, config.contract.max_label_drift, config.contract.max_length_drift,
                                        files, config.data.train_spans, spans,
                                        accept_hint="`transferline add-span FILE --accept REASON`")
@@ -111,6 +114,9 @@ def add_span(config, path: str, log=lambda m: None, allow_new_classes: bool = Fa
         shutil.rmtree(staging, ignore_errors=True)
     landed = os.path.join(data_dir, f"span-{number}")
     log(f"{len(rows)} labelled row(s) landed as span-{number}; `transferline run` trains on it")
+    breaks = with_line_breaks(t for t, _ in rows)
+    if breaks:
+        log(f"note: {breaks} text(s) hold line breaks (quoted newlines in the CSV): kept as they are")
     if new_classes:
         from ops.pipeline.schema import add_classes
 
@@ -160,6 +166,19 @@ def _schema_problems(config, rows, classes: list[str]) -> list[dict]:
     anomalies = tfdv.validate_statistics(tfdv.generate_statistics_from_dataframe(frame), schema)
     return [problem(f"feature '{feature}'", f"{reason.short_description}: {reason.description}")
             for feature, info in sorted(anomalies.anomaly_info.items()) for reason in info.reason]
+
+
+def _next_run_problems(config, spans: dict[int, str], files: str) -> list[dict]:
+    """What the next run's DataGate will find in its splits beyond the schema: one class, duplicates within
+    and across the spans and the test set, leakage into the gate splits. The splits are made as the run's
+    ExampleGen makes them (components/spans.planned_splits), and judged by the DataGate's own function."""
+    from components.data_gate import split_problems
+    from components.spans import planned_splits
+
+    rows = planned_splits(config.paths.data_dir, spans, config.data.train_spans, files, config.paths.test_data_dir,
+                          config.data.train_buckets, config.data.eval_buckets, config.data.min_eval_rows)
+    return split_problems(rows, config.contract.max_text_chars, config.contract.max_duplicate_fraction,
+                          config.contract.max_leakage_fraction)[0]
 
 
 # ---------------------------------------------------------------------------------------- accept, remove

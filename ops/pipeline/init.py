@@ -18,12 +18,16 @@ import shlex
 import shutil
 
 from components import names
-from components.csv_checks import delimiter_hint, parse_csv, ragged
+from components.csv_checks import delimiter_hint, duplicate_columns, listed, parse_csv, ragged, with_line_breaks
 from components.errors import DataFileError, ProjectExists
 from ops.args import say
 
 SEED = 42                  # the held-out split is the same on every machine
 IMBALANCE_WARNING = 10.0   # warn when the largest class has this many times the rows of the smallest
+# init raises contract.max_text_chars to the longest text, up to this; a longer text is refused, not adopted:
+# it is nearly always an unclosed quote that ran on (and Python's csv module, which the ExampleGen's reader
+# uses, stops at 131,072 characters a field by default).
+MAX_TEXT_CHARS = 100_000
 
 
 def register(sub) -> None:
@@ -67,17 +71,25 @@ def read_labelled(path: str, text_column: str, label_column: str, delimiter: str
     except OSError as e:
         raise DataFileError(f"{path}: cannot be read ({e.strerror or e})") from None
     rows, found = parse_csv(raw, path, delimiter)
-    found = found or ragged(rows, path)
     if found:
         raise DataFileError(f"{found[0]['where']} {found[0]['problem']}")
     header = [h.strip() for h in rows[0]]
+    hint = delimiter_hint(header) if delimiter == "," else None
+    if hint:  # before the field counts: texts with commas make a ';' file look ragged, not mis-delimited
+        flag = "'\\t'" if hint == "\t" else repr(hint)  # as typed in a shell
+        raise DataFileError(f"{path} has one column, [{listed(header)}] (the file seems to use {flag}: give "
+                            f"--delimiter {flag})")
+    found = ragged(rows, path)
+    if found:
+        raise DataFileError(f"{found[0]['where']} {found[0]['problem']}")
     missing = [c for c in (text_column, label_column) if c not in header]
     if missing:
-        hint = delimiter_hint(header) if delimiter == "," else None
         raise DataFileError(f"{path} has no column {' or '.join(map(repr, missing))}; columns found: "
-                            f"{', '.join(map(repr, header))}" + (f" (the file seems to use {hint!r}: give "
-                                                                   f"--delimiter {hint!r})" if hint else "")
-                            + "; name yours with --text-column and --label-column")
+                            f"{listed(header)}; name yours with --text-column and --label-column")
+    twice = [c for c in duplicate_columns(header) if c in (text_column, label_column)]
+    if twice:
+        raise DataFileError(f"{path} has the column(s) {listed(twice)} more than once: which one is meant is not "
+                            "knowable; rename or drop the others")
     t, y = header.index(text_column), header.index(label_column)
     out = [(r[t].strip(), r[y].strip()) for r in rows[1:] if r]
     empty = [i + 2 for i, (text, label) in enumerate(out) if not text or not label]
@@ -85,6 +97,12 @@ def read_labelled(path: str, text_column: str, label_column: str, delimiter: str
         raise DataFileError(f"{path}: {len(empty)} row(s) have an empty text or label (first at line {empty[0]})")
     if not out:
         raise DataFileError(f"{path} has a header but no rows")
+    huge = [i + 2 for i, (text, _) in enumerate(out) if len(text) > MAX_TEXT_CHARS]
+    if huge:
+        n = max(len(text) for text, _ in out)
+        raise DataFileError(f"{path}: {len(huge)} text(s) longer than {MAX_TEXT_CHARS:,} characters (the longest "
+                            f"{n:,}; first at row {huge[0]}): an unclosed quote that swallowed the rows after it? "
+                            "fix or drop those rows")
     return out
 
 
@@ -125,6 +143,21 @@ def warnings_for(counts: collections.Counter, train, test) -> list[str]:
     if shared:
         out.append(f"{len(shared)} test text(s) also appear in the training rows, e.g. {sorted(shared)[0]!r}: "
                    "the test accuracy will flatter the model")
+    return out
+
+
+def notes_for(rows) -> list[str]:
+    """What init adopts as it is, said once: texts with line breaks, a raised max_text_chars."""
+    from pipelines.config import ContractConfig
+
+    out = []
+    breaks = with_line_breaks(t for t, _ in rows)
+    if breaks:
+        out.append(f"{breaks} text(s) hold line breaks (quoted newlines in the CSV): kept as they are")
+    longest = max(len(t) for t, _ in rows)
+    if longest > ContractConfig.max_text_chars:
+        out.append(f"the longest text has {longest:,} characters: contract.max_text_chars raised to it (default "
+                   f"{ContractConfig.max_text_chars:,}; init refuses texts over {MAX_TEXT_CHARS:,})")
     return out
 
 
@@ -200,6 +233,8 @@ def init_project(directory: str, train_file: str, *, test: str | None = None, te
         train_rows, test_rows = split_test(rows, test_fraction)
     for warning in warnings_for(counts, train_rows, test_rows):
         say(f"warning: {warning}")
+    for note in notes_for([*train_rows, *test_rows]):
+        say(f"note: {note}")
 
     classes = sorted(counts)
     source = os.path.basename(train_file)

@@ -26,9 +26,20 @@ def run(args) -> int:
     config = config_from(args)
     say(f"pipeline '{config.pipeline_name}': data {config.paths.data_dir}, work dir {config.paths.work_dir}, "
         f"encoder {config.encoder.handle}")
+    from components.span_folders import check_local_data
     from pipelines.work_lock import exclusive
 
+    check_local_data(config.paths.data_dir, config.paths.test_data_dir, config.data.file_pattern)  # before TFX
     with exclusive(config.paths.work_dir):  # before TFX's ~10 s import: a second run is refused at once
+        from pipelines import run_inputs
+        from pipelines.mlmd_store import adopt_move
+
+        if moved := adopt_move(config.paths.work_dir, config.metadata_path):  # the project was moved
+            say(f"the work dir moved to {config.paths.work_dir}: {moved} artifact path(s) in MLMD follow it")
+        inputs = run_inputs.input_digest(config)  # before the run reads the data (pipelines/run_inputs.py)
+        last = run_inputs.unchanged_since(config, run_inputs.fingerprint(config, inputs))
+        if last is not None:  # without TF: TFX would find everything cached
+            return _nothing_changed(config, last)
         from pipelines import local_runner
         from ops.pipeline import summary
 
@@ -37,6 +48,7 @@ def run(args) -> int:
         except DataRejected as rejected:
             _explain_rejection(config, rejected)
             return rejected.exit_code
+        run_inputs.record(config, run_inputs.fingerprint(config, inputs), done.record.summary)
     s = done.record.summary
     print(summary.format_summary(s, done.durations))
     path = summary.write_summary(s, config.paths.work_dir, done.durations)
@@ -53,6 +65,22 @@ def run(args) -> int:
     if args.command == "retrain" and set(s.executions.values()) == {"CACHED"} and len(s.executions) == len(
             COMPONENTS):
         say("no new data since the last run: everything cached, nothing retrained or pushed")
+    return 0
+
+
+def _nothing_changed(config, last: dict) -> int:
+    """The data, config, code and served versions are those of the last run, which finished: say so."""
+    import os
+
+    say("no new data since the last run: everything cached, nothing retrained or pushed")
+    served = sorted(int(n) for n in (os.listdir(config.serving_dir) if os.path.isdir(config.serving_dir) else [])
+                    if n.isdigit())
+    print(f"Run {last['run_id']} of '{config.pipeline_name}' stands (same data, config, code and served "
+          f"versions): gate {last.get('gate_reason') or '-'}; serving "
+          + (f"version {served[-1]} ({config.serving_dir})" if served else "nothing"))
+    for name, file in (("report", "report.html"), ("summary", "summary.json")):  # that run's
+        if os.path.exists(path := os.path.join(config.work.reports(last["run_id"]), file)):
+            print(f"  {name}: {path}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """`transferline report [RUN]`: one self-contained HTML page about a run, from MLMD and the artifacts it names.
 
 Sections: the gate's decision (thresholds and baseline from the Evaluator's own eval config), TFMA metrics
-per class with the confusion matrix, data (label distribution per split from StatisticsGen, per span from
+per class with the confusion matrix, training (ops/report/training.py: mode, phases, per-epoch curves, warm
+start, knobs, the most confident mistakes on the gate data), the pushed version's model card, data (label distribution per split from StatisticsGen, per span from
 the span folders; TFDV's anomalies and statistics views), and lineage (which spans -> which Transform and
 Trainer executions -> which model -> which pushed version). Images are inlined, so the page is one file
 that can be mailed or attached to a ticket; only TFDV's interactive Facets view loads code from the web.
@@ -44,7 +45,9 @@ def write_report(config: Config, run=None) -> tuple[str, str]:
 
     ``run``: a run id or index (default: the latest), or the RecordedRun the caller has already read.
     """
+    from ops.report.card import model_card_section
     from ops.report.data_sections import data_section, lineage_section  # TFX, TFMA: not for `transferline --help`
+    from ops.report.training import training_section
     from ops.pipeline.summary import format_summary
     from pipelines.runs import RecordedRun, read_run
     from pipelines.work_lock import is_held
@@ -69,6 +72,8 @@ def write_report(config: Config, run=None) -> tuple[str, str]:
         parts.append(failed_paragraph(summary))
     parts += _gate_section(summary, outputs)
     parts += _metrics_section(summary, outputs, classes)
+    parts += training_section(outputs, _mistakes(outputs))
+    parts += model_card_section(summary)
     parts += data_section(store, outputs)
     parts += lineage_section(store, context, outputs)
     parts.append("</body></html>")
@@ -80,6 +85,19 @@ def write_report(config: Config, run=None) -> tuple[str, str]:
         f.write("\n".join(parts))
     os.replace(path + ".tmp", path)
     return path, format_summary(summary) + f"\n  report: {path}"
+
+
+def _mistakes(outputs) -> dict | None:
+    """The candidate's most confident mistakes on the gate data (ops/report/mistakes.py); None without a model."""
+    from tfx.utils import path_utils
+
+    from ops.report.mistakes import confident_mistakes
+
+    model, examples = outputs.get(names.MODEL), outputs.get(names.EXAMPLES)
+    if not (model and examples and os.path.exists(os.path.join(path_utils.serving_model_path(model[0].uri),
+                                                                "saved_model.pb"))):
+        return None
+    return confident_mistakes(model[0].uri, examples[0])
 
 
 def failed_paragraph(summary) -> str:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import NamedTuple
 
 import numpy as np
 
-from components.names import EXAMPLES_INPUT
+from components.names import EXAMPLES_INPUT, TEXT
 from ops.serving.rest import body as rest_json
 from ops.serving.rest import tensors as rest_tensors
 from ops.serving.rest.body import ApiError, bad
@@ -97,18 +98,66 @@ def run(fn, tensors: dict, chunk: int) -> dict:
         try:
             out = fn._call_flat(flat, fn.captured_inputs)
         except tf.errors.OpError as e:
-            raise ApiError(HTTP_STATUS.get(error_codes_pb2.Code.Name(e.error_code), 500), _op_message(e)) from None
+            code = error_codes_pb2.Code.Name(e.error_code)
+            raise ApiError(HTTP_STATUS.get(code, 500), _op_message(e), code=code) from None
         parts.append({k: v.numpy() for k, v in out.items()})
     if len(parts) == 1:
         return parts[0]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def predict(body: bytes, lookup, config, record=None) -> bytes:
+def limit_texts(tensors: dict, limit: int, truncate: bool) -> int:
+    """Cuts, in place, every string longer than ``limit`` characters to its first ``limit`` (a serialized
+    tf.Example, the ``examples`` input: its text feature), or refuses the request (400) when not ``truncate``.
+    Returns how many were cut. A deviation (TF Serving runs any length): a model's time and memory grow with
+    a text's length, and training never saw texts past contract.max_text_chars."""
+    cut = 0
+    for name, array in tensors.items():
+        if array.dtype != object:
+            continue
+        flat = array.reshape(-1)  # a view: assigning writes through
+        for i, raw in enumerate(flat):
+            if len(raw) <= limit:  # bytes >= characters: most strings stop here
+                continue
+            shorter = _cut_example(raw, limit) if name == EXAMPLES_INPUT else _cut(raw, limit)
+            if shorter is None:
+                continue
+            if not truncate:
+                raise bad(f"Instance {i} of input '{name}' has a text longer than {limit} characters, the most this "
+                          "server takes (serve.max_text_chars, a protection of the development stand-in; TF Serving "
+                          "has no such limit)")
+            flat[i], cut = shorter, cut + 1
+    return cut
+
+
+def _cut(raw: bytes, limit: int) -> bytes | None:
+    text = raw.decode("utf-8", "surrogateescape")  # round-trips any bytes, UTF-8 or not
+    return text[:limit].encode("utf-8", "surrogateescape") if len(text) > limit else None
+
+
+def _cut_example(raw: bytes, limit: int) -> bytes | None:
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.example import example_pb2
+
+    try:
+        example = example_pb2.Example.FromString(raw)
+    except DecodeError:
+        return None  # not a tf.Example: the model's parse op refuses it, as on TF Serving
+    if TEXT not in example.features.feature:
+        return None
+    values, changed = example.features.feature[TEXT].bytes_list.value, False
+    for j, value in enumerate(values):
+        if (shorter := _cut(value, limit)) is not None:
+            values[j], changed = shorter, True
+    return example.SerializeToString() if changed else None
+
+
+def predict(body: bytes, lookup, config, record=None, metrics=None) -> bytes:
     """The whole :predict path, body -> response bytes, in TF Serving's order: parse the JSON, check
     signature_name, find the servable (lookup: -> Model, raises 404/400), find the signature, read the
     tensors, run. Raises ApiError. ``record(model, signature, examples, inputs, outputs)``: the request
-    log (ops/serving/request_log.py), told of answered requests only; it queues and never waits."""
+    log (ops/serving/request_log.py), told of answered requests only; it queues and never waits.
+    ``metrics``: an ops/serving/metrics.Metrics, told of each run."""
     doc = rest_json.parse(body)
     signature = rest_tensors.signature_name(doc) or "serving_default"
     model: Model = lookup()
@@ -120,7 +169,12 @@ def predict(body: bytes, lookup, config, record=None) -> bytes:
         raise bad(f"Request has {count} instances; this server answers at most {config.serve.max_instances} "
                   "per request (serve.max_instances, a protection of the development stand-in; TF Serving "
                   "has no such limit). Send them in several requests.")
+    cut = limit_texts(tensors, config.serve.max_text_chars or config.contract.max_text_chars,
+                      config.serve.truncate_long_texts)
+    started = time.monotonic()
     outputs = run(model.signatures[signature], tensors, config.serve.predict_chunk)
+    if metrics is not None:
+        metrics.predicted(model.version, count, cut, time.monotonic() - started)
     if record is not None and len(tensors) == 1:
         (name, values), = tensors.items()
         record(model, signature, name == EXAMPLES_INPUT, list(values.reshape(-1)), outputs)

@@ -30,6 +30,7 @@ import json
 import os
 import queue
 import random
+import sys
 import threading
 import time
 
@@ -102,7 +103,9 @@ class RequestLog:
         if self._file is None or self._file.tell() >= self.max_file_bytes:
             self._rotate()
         buffer = io.StringIO()
-        csv.DictWriter(buffer, FIELDS, lineterminator="\n").writerows(rows)
+        # Every field quoted: csv quotes only the delimiter, the quote and the line terminator's own characters,
+        # so a text holding a bare \r would otherwise end the record early for every reader.
+        csv.DictWriter(buffer, FIELDS, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(rows)
         self._file.write(buffer.getvalue())
         self._file.flush()
 
@@ -176,42 +179,126 @@ def parse_time(value: str, what: str = "time") -> datetime.datetime:
     return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
 
 
-def read_requests(directory: str, since: datetime.datetime | None = None, until: datetime.datetime | None = None):
+def read_requests(directory: str, since: datetime.datetime | None = None, until: datetime.datetime | None = None,
+                  warn=None):
     """Every logged record (ours and a sidecar's, *.csv and *.jsonl) with since <= time < until, oldest first,
-    as a pandas DataFrame: FIELDS, `probabilities` parsed to dicts ({} when absent), `when` a UTC timestamp."""
+    as a pandas DataFrame: FIELDS, `probabilities` parsed to dicts ({} when absent), `when` a UTC timestamp.
+
+    A malformed line (cut short by a killed server, binary garbage, a wrong column count, no ISO time) is
+    skipped and counted, never the lines around it: ``warn`` (default: stderr) gets one line saying how many
+    and where; the frame's ``attrs["malformed"]`` holds the count and ``attrs["malformed_at"]`` the first few
+    file:line."""
     import pandas as pd
 
     files = sorted(glob.glob(os.path.join(directory, "*.csv")) + glob.glob(os.path.join(directory, "*.jsonl")))
     if since is not None:  # a file last written before the window holds nothing in it
         files = [f for f in files if os.path.getmtime(f) >= since.timestamp() - 1]
-    frames = []
+    rows, bad = [], []
     for path in files:
-        try:
-            if path.endswith(".jsonl"):
-                frame = pd.read_json(path, lines=True, dtype=False)
-            else:
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (ValueError, pd.errors.EmptyDataError):
-            continue  # a file being started, or cut short by a crash
-        if {"time", "text"} <= set(frame.columns):
-            frames.append(frame)
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(FIELDS))
-    for column in FIELDS:
-        if column not in frame:
-            frame[column] = ""
+        good, lines = (_jsonl_rows if path.endswith(".jsonl") else _csv_rows)(_lines(path))
+        rows += good
+        bad += [f"{os.path.basename(path)}:{n}" for n in lines]
+    if bad:
+        (warn or _stderr)(f"request log: skipped {len(bad)} malformed line(s) under {directory} (not records: "
+                          f"cut short, binary or wrong columns), first at {', '.join(bad[:_SHOWN])}"
+                          f"{', ...' if len(bad) > _SHOWN else ''}; read the other {len(rows)} record(s)")
+    frame = pd.DataFrame(rows, columns=[*FIELDS, "when"])
     frame["text"] = frame["text"].fillna("").astype(str)
-    frame["when"] = pd.to_datetime([_when(t) for t in frame["time"]], utc=True)
-    frame = frame[frame["when"].notna()]
+    frame["when"] = pd.to_datetime(list(frame["when"]), utc=True)
     if since is not None:
         frame = frame[frame["when"] >= since]
     if until is not None:
         frame = frame[frame["when"] < until]
     frame = frame.sort_values("when", kind="stable").reset_index(drop=True)
-    frame["probabilities"] = [_probabilities(p) for p in frame["probabilities"]]
     frame["label"] = [lab or (max(p, key=p.get) if p else "") for lab, p in zip(frame["label"].fillna(""),
                                                                               frame["probabilities"])]
     frame["score"] = [max(p.values()) if p else float("nan") for p in frame["probabilities"]]
+    frame.attrs.update(malformed=len(bad), malformed_at=bad[:_SHOWN])
     return frame
+
+
+_SHOWN = 5  # malformed lines named in the warning
+
+def _stderr(message: str) -> None:
+    print(f"[transferline] warning: {message}", file=sys.stderr, flush=True)
+
+
+def _lines(path: str) -> list[str]:
+    """The file's lines, each ending in \\n (only \\n ends a line: texts may hold \\r or U+2028); bytes that are
+    not UTF-8 become U+FFFD, so a garbage line fails its own checks and nothing else."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line + "\n" for line in lines]
+
+
+def _record(fields: dict) -> dict | None:
+    """A row of the frame from one parsed record; None when it is not one (no ISO time, bad probabilities)."""
+    when = _when(fields.get("time"))
+    if when is None or not isinstance(fields.get("text"), str):
+        return None
+    try:
+        probabilities = _probabilities(fields.get("probabilities"))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    row = {k: ("" if fields.get(k) is None else fields[k]) for k in FIELDS}
+    row.update(probabilities=probabilities, when=when)
+    return row
+
+
+def _csv_rows(lines: list[str]) -> tuple[list[dict], list[int]]:
+    """(rows, 1-based numbers of malformed lines). A record that fails its checks is skipped by one line only
+    and parsing starts again on the next, so a line cut short inside a quote cannot take the records after it;
+    nor can it when the swallowing happens to parse: a record spanning lines, one of which is a record by
+    itself, is such a swallow."""
+    import itertools
+
+    header = next(csv.reader(lines[:1]), [])
+    if not {"time", "text"} <= set(header):
+        return [], ([1] if lines else [])  # not a request log (or a file just created: no lines at all)
+    rows, bad, i = [], [], 1
+    while i < len(lines):
+        reader, start = csv.reader(itertools.islice(lines, i, None)), i
+        try:
+            for record in reader:
+                first, start = start, i + reader.line_num  # this record's lines: first .. start - 1
+                if not record:
+                    continue  # a blank line
+                row = _valid(record, header)
+                if row is None or any(_valid(next(csv.reader([line]), []), header) for line in lines[first + 1:start]):
+                    bad.append(first + 1)
+                    i = first + 1
+                    break
+                rows.append(row)
+            else:
+                break
+        except csv.Error:
+            bad.append(start + 1)
+            i = start + 1
+    return rows, bad
+
+
+def _valid(record: list[str], header: list[str]) -> dict | None:
+    return _record(dict(zip(header, record))) if len(record) == len(header) else None
+
+
+def _jsonl_rows(lines: list[str]) -> tuple[list[dict], list[int]]:
+    rows, bad = [], []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            fields = json.loads(line)
+        except ValueError:
+            fields = None
+        row = _record(fields) if isinstance(fields, dict) else None
+        if row is None:
+            bad.append(n)
+        else:
+            rows.append(row)
+    return rows, bad
 
 
 def _when(value):

@@ -26,7 +26,7 @@ import signal
 import threading
 import time
 
-from components.errors import UserError
+from components.errors import ConfigError, UserError
 from components.serving_dir import served_versions
 from ops.serving import request_log
 from ops.args import add_config_args, config_from, say
@@ -53,6 +53,10 @@ class ModelServer:
         self._failed: dict[int, list] = {}  # version -> fingerprint of the files that failed to load
         self._stop, self._httpd, self._threads, self.listening = threading.Event(), None, [], False
         self.request_log = request_log.from_config(config)  # None when [request_log] is off
+        self.metrics = None  # an ops/serving/metrics.Metrics with serve.monitoring
+        if config.serve.monitoring:
+            from ops.serving.metrics import Metrics
+            self.metrics = Metrics(config.serve.model_name, self.request_log)
 
     def record(self, model, signature: str, examples: bool, inputs: list, outputs: dict) -> None:
         """An answered :predict, for the request log (ops/serve_model.predict calls it)."""
@@ -68,9 +72,13 @@ class ModelServer:
         """Binds (port 0: any free port), loads the newest version, listens once one is loaded; polls."""
         from ops.serving.rest.api import Handler, Server
 
-        host, port = self.config.serve.host, self.config.serve.port
+        serve = self.config.serve
+        if serve.listen_backlog < 1 or serve.max_threads < 1 or serve.max_text_chars < 0:
+            raise ConfigError("serve.listen_backlog and serve.max_threads must be > 0, serve.max_text_chars >= 0 "
+                              "(0 = contract.max_text_chars)")
+        host, port = serve.host, serve.port
         try:  # before TensorFlow is imported: a busy port fails fast
-            self._httpd = Server((host, port), Handler, bind_and_activate=False)
+            self._httpd = Server((host, port), Handler, serve.listen_backlog, serve.max_threads)
             self._httpd.server_bind()
         except OSError as e:
             if self._httpd is not None:
@@ -123,6 +131,8 @@ class ModelServer:
         if not versions and current is not None:  # TF Serving unloads too when no version is left
             self.log(f"no versions under {self.serving_dir} any more: version {current.version} unloaded")
             self.model, self.states[current.version] = None, ("END", "OK", "")
+            if self.metrics is not None:
+                self.metrics.serving(None)
         for version in versions:
             if current is not None and version == current.version:
                 return
@@ -141,6 +151,8 @@ class ModelServer:
             model = serve_model.load(version, path)
         except Exception as e:
             self._failed[version] = fingerprint
+            if self.metrics is not None:
+                self.metrics.loaded(version, path, time.monotonic() - started, ok=False)
             reason = (str(e).strip().splitlines() or [""])[0][:300]
             code = getattr(e, "error_code", None)
             if code is not None:
@@ -155,6 +167,9 @@ class ModelServer:
         if current is not None:
             self.states[current.version] = ("END", "OK", "")  # unloaded, still listed (ServableStateMonitor)
         took = time.monotonic() - started
+        if self.metrics is not None:
+            self.metrics.loaded(version, path, took, ok=True)
+            self.metrics.serving(version)
         self.log(f"serving version {version} (loaded in {took:.1f} s; was version {current.version})" if current
                  else f"loaded version {version} in {took:.1f} s")
         self._listen()
@@ -217,11 +232,13 @@ def register(sub) -> None:
     p.add_argument("--host", help="address to listen on (serve.host, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (serve.port, default 8501 as TF Serving's REST API)")
     p.add_argument("--model-name", help="the <name> in /v1/models/<name> (serve.model_name)")
+    p.add_argument("--monitoring", action="store_true", default=None,
+                   help="Prometheus metrics at /monitoring/prometheus/metrics (serve.monitoring)")
     p.set_defaults(func=command)
 
 
 def command(args) -> int:
-    extra = [f"serve.{flag}={getattr(args, flag)}" for flag in ("host", "port", "model_name")
+    extra = [f"serve.{flag}={getattr(args, flag)}" for flag in ("host", "port", "model_name", "monitoring")
              if getattr(args, flag) is not None]
     serve_forever(config_from(args, *extra), log=say)
     return 0

@@ -5,15 +5,21 @@ HRU = http_rest_api_util.cc, EVR/EVS = util/net_http/server/internal/evhttp_{req
 """
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
 import sys
+import threading
+import time
+import traceback
 import urllib.parse
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 
 from ops.serving import loaded_model as serve_model
+from ops.serving.metrics import PATH as METRICS_PATH
 from ops.serving.rest.body import ApiError, bad
 from ops.serving.rest.writer import error_body
 
@@ -24,6 +30,7 @@ _POST = re.compile(r"(?i)/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels
 _GET = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
 _DRAIN_LIMIT = 16 << 20  # an oversized body up to this is read and dropped: the client gets the answer, not a reset
 _PHRASES = {400: "Bad Request", 404: "Not Found", 501: "Not Implemented"}
+_ERRORS = itertools.count(1)  # numbers internal errors: the answer names the number, the log has the detail
 
 
 class Route(NamedTuple):
@@ -82,18 +89,28 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 60  # a stalled client does not hold its thread forever
 
     def do_GET(self):
-        app = self.server.app
+        app, started, v1 = self.server.app, time.monotonic(), bool(V1.fullmatch(self.path))
+        r = code = None
+        served = []  # the Model that answered, if one did (for the per-version metric)
+
+        def lookup():
+            served.append(app.servable(r.name, r.version, r.label))
+            return served[-1]
+
         try:
             body = self._body()  # read first (libevent reads it whole before dispatch): the client gets the answer
-            if not V1.fullmatch(self.path):
+            if app.metrics is not None and self.path == METRICS_PATH:  # http_server.cc:89-117, not under /v1/
+                return self._send(200, app.metrics.page(), "text/plain")
+            if not v1:
                 return self._html(404)
+            code = "OK"
             if self.command == "OPTIONS":  # CORS preflight (HS:170-177): 200 with an http(s) Origin, else 400
                 origin = re.search(r"https?://", self.headers.get("Origin", ""))
+                code = "OK" if origin else "FAILED_PRECONDITION"
                 return self._send(200 if origin else 400, b"", "text/html; charset=ISO-8859-1")
             r = route(self.command, self.path)
-            lookup = lambda: app.servable(r.name, r.version, r.label)  # noqa: E731
             if r.action == "predict":
-                self._send(200, serve_model.predict(body, lookup, app.config, app.record))
+                self._send(200, serve_model.predict(body, lookup, app.config, app.record, app.metrics))
             elif r.action in ("classify", "regress"):
                 self._send(200, serve_model.classify_or_regress(r.action, body, lookup))
             elif r.action == "metadata":
@@ -103,14 +120,26 @@ class Handler(BaseHTTPRequestHandler):
             else:  # a verb in another case (:PREDICT) matches the pattern but no dispatch branch (HRA:85-96)
                 raise bad(f"Malformed request: {self.command} {self.path}")
         except ApiError as e:
+            code = e.code
             self._send(e.status, error_body(str(e)) if e.body else b"")
         except _HtmlError as e:
+            code = None  # libevent's own refusal: never reaches TF Serving's handler, nor its counts
             self._html(e.status)
         except (ConnectionError, TimeoutError):
+            code = "CANCELLED"
             self.close_connection = True
-        except Exception as e:  # a bug or a TF failure: answered, never fatal to the server
-            app.log(f"error on {self.command} {self.path}: {type(e).__name__}: {e}")
-            self._send(500, error_body(f"{type(e).__name__}: {e}"))
+        except Exception as e:  # a bug or a TF failure: answered, never fatal; Python's text only in the log
+            code, number = "INTERNAL", next(_ERRORS)
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            app.log(f"internal error {number} on {self.command} {self.path}: {type(e).__name__}: {e} "
+                    f"(at {os.path.basename(where.filename)}:{where.lineno})")
+            self._send(500, error_body(f"Internal error {number} while processing the request; the server's log "
+                                       "has the details"))
+        finally:
+            if app.metrics is not None and v1 and code is not None:  # as TF Serving counts (HS:194-201)
+                api = r.action if r is not None and self.command == "POST" else ""
+                app.metrics.request(r.name if r is not None else "", api, code, time.monotonic() - started,
+                                    served[-1].version if served else None, r.action if r is not None else None)
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
@@ -170,6 +199,8 @@ class Handler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     def _send(self, status: int, data: bytes, content_type: str = "application/json"):
+        if self.server.saturated:  # connections wait for a thread: this one is not kept alive for another request
+            self.close_connection = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -207,7 +238,38 @@ def _too_big(cap: int) -> ApiError:
 
 
 class Server(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_threads``; beyond that, connections wait in a listen backlog of
+    ``backlog`` (socketserver's default of 5 reset a burst of 20 simultaneous connections)."""
     daemon_threads = True
+
+    def __init__(self, address, handler, backlog: int = 1024, max_threads: int = 64):
+        self.request_queue_size = backlog  # listen(2)'s backlog, read by server_activate
+        self._slots, self.saturated, self._stopping = threading.BoundedSemaphore(max_threads), False, False
+        super().__init__(address, handler, bind_and_activate=False)
+
+    def process_request(self, request, client_address):
+        """The accept loop waits for a free thread; the connections behind it wait in the backlog."""
+        if not self._slots.acquire(blocking=False):
+            self.saturated = True
+            while not self._slots.acquire(timeout=0.5):
+                if self._stopping:
+                    return self.shutdown_request(request)
+            self.saturated = False
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def shutdown(self):
+        self._stopping = True
+        super().shutdown()
 
     def handle_error(self, request, client_address):  # instead of the default traceback
         error = sys.exc_info()[1]

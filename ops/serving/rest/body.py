@@ -16,9 +16,13 @@ class ApiError(Exception):
     """Answered as TF Serving answers a failed Status: this HTTP status, `{"error": message}` pretty-printed.
     body=False: an empty body, as when ParseModelInfo fails before MakeJsonFromStatus (HRA:80)."""
 
-    def __init__(self, status: int, message: str, body: bool = True):
+    def __init__(self, status: int, message: str, body: bool = True, code: str | None = None):
         super().__init__(message)
         self.status, self.body = status, body
+        self.code = code or _CODES.get(status, "UNKNOWN")  # the Status code name, for the request_count metric
+
+
+_CODES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 501: "UNIMPLEMENTED", 500: "INTERNAL"}
 
 
 def bad(message: str) -> ApiError:  # INVALID_ARGUMENT -> 400 (http_server.cc:56-57)
@@ -47,6 +51,7 @@ _ESCAPES = {ord('"'): b'"', ord("\\"): b"\\", ord("/"): b"/", ord("b"): b"\b", o
             ord("r"): b"\r", ord("t"): b"\t"}
 _WS = b" \n\r\t"
 _RISKY = re.compile(rb"\\u[dD][89abAB]")  # a high surrogate escape: Python accepts a lone one, rapidjson does not
+_INTEGER = re.compile(r"-?([0-9]*)")  # a number's integer part
 
 
 class _Error(Exception):
@@ -193,6 +198,12 @@ class _Reader:
 
 
 def _number(text: str, is_float: bool, offset: int = 0):
+    digits = _INTEGER.match(text).group(1)
+    # An integer part past 64 bits is summed as a double, and refused once it reaches DBL_MAX / 10 before its
+    # last digit (rapidjson 1.1.0 reader.h:1231-1236). Checked before int(): Python refuses to convert more
+    # than 4,300 digits (a ValueError that was once answered as a 500).
+    if len(digits) > 308 and float(digits[:-1]) >= 1.7976931348623157e307:
+        raise _Error(_TOO_BIG, offset)
     if not is_float:
         value = int(text)
         if -(1 << 63) <= value < (1 << 64):
