@@ -194,7 +194,7 @@ def main():
     from bench import corpus, tables
     from components import names
     from components.encoder import build_embedded_encoder
-    from ops.pipeline.predict import newest_served_model
+    from ops.pipeline.scoring import newest_served_model
     from pipelines.config import TrainerConfig
 
     train = rows_under(args.data, "span-*/*.csv")

@@ -39,7 +39,8 @@ def gate_metrics(evaluation_uri: str, classes: list[str]) -> tuple[dict, dict]:
                 if key.name == names.ACCURACY_METRIC:
                     overall["baseline_accuracy"] = value
             elif key.sub_key.HasField("class_id"):
-                per_class.setdefault(classes[key.sub_key.class_id.value], {})[key.name] = value
+                cid = key.sub_key.class_id.value
+                per_class.setdefault(classes[cid] if cid < len(classes) else str(cid), {})[key.name] = value
             elif key.name in (names.ACCURACY_METRIC, names.EXAMPLE_COUNT_METRIC):
                 overall["accuracy" if key.name == names.ACCURACY_METRIC else "example_count"] = value
     f1 = [v["f1_score"] for v in per_class.values() if "f1_score" in v]

@@ -68,8 +68,11 @@ class AtomicPusherExecutor(pusher_executor.Executor):
     Idempotent: a model already under the push destination (a push killed between its rename and MLMD's
     record, then run again) is recorded as pushed under its existing version and not copied again. The
     rename is the last step; TFX's archive copy of the model into the PushedModel artifact is left out
-    (the Trainer's Model artifact already holds it), so nothing follows the version's appearance but
+    (the InfraBlessing artifact already holds it), so nothing follows the version's appearance but
     the record.
+
+    It pushes only what the servability gate blessed (components/servability.py; InfraValidator on
+    Kubeflow): the model from the InfraBlessing, with its TF Serving warmup file.
 
     Each version it writes carries its model card (assets.extra/model_card.json and .html;
     components/model_card.py), written into the staging folder, so it appears with the version.
@@ -78,6 +81,12 @@ class AtomicPusherExecutor(pusher_executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties):
         self._log_startup(input_dict, output_dict, exec_properties)
         pushed = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        # Both gates: the push gate's ModelBlessing and the servability gate's InfraBlessing, which also holds
+        # the model with its warmup file (TFX's GetModelPath reads it from there when no `model` is wired).
+        if not input_dict.get(standard_component_specs.INFRA_BLESSING_KEY):
+            logging.warning("no infra_blessing wired: nothing is pushed without the servability gate")
+            self._MarkNotPushed(pushed)
+            return
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(pushed)
             return

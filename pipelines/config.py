@@ -205,6 +205,15 @@ class ServeConfig:
     model_name: str = "transferline"  # the <name> in /v1/models/<name>
     # How often the serving directory is checked for a new (or rolled-back) version, in seconds.
     poll_seconds: float = 2.0
+    # A TF Serving ModelServerConfig text proto (its --model_config_file; `serve --model-config-file`): several
+    # models, version policies, version_labels. '' = model_name over the serving directory, latest version.
+    model_config_file: str = path()
+    # How often that file is re-read and a change applied (models load or unload, labels move), in seconds;
+    # 0 = read once at start, as TF Serving's --model_config_file_poll_wait_seconds (whose default is 0).
+    model_config_poll_seconds: float = 0.0
+    # TF Serving's --allow_version_labels_for_unavailable_models: a new label may name a version not loaded yet
+    # (needed for labels in the file at start, when nothing is loaded); a label moving must name a loaded one.
+    allow_version_labels_for_unavailable_models: bool = False
     # Deviations from TF Serving, each a protection of a small machine (README "Serving locally"):
     # a body over this many bytes is refused with a 400 {"error": ...} (TF Serving reads any size).
     max_body_bytes: int = 4 * 1024 * 1024
@@ -233,6 +242,9 @@ class ServeConfig:
     # Prometheus metrics at /monitoring/prometheus/metrics, TF Serving's names (README "Serving locally";
     # `serve --monitoring`): TF Serving's --monitoring_config_file with prometheus_config { enable: true }.
     monitoring: bool = False
+    # TF Serving's gRPC API (PredictionService, ModelService) on this port too, same host (`serve --grpc-port`;
+    # TF Serving's is 8500): -1 = off (one port unless asked; REST is what `serve` was), 0 = any free port.
+    grpc_port: int = -1
     # Log every request (method, path, status, milliseconds) to stderr.
     log_requests: bool = False
 

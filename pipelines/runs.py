@@ -49,6 +49,9 @@ class RunSummary:
     eval_rows: int | None = None             # of the gate rows, the eval split's (DataGate)
     eval_spans: list[int] = dataclasses.field(default_factory=list)  # the spans the eval split was drawn from
     min_eval_rows: int = 0                   # data.min_eval_rows: the floor the eval split was drawn for
+    servable: bool | None = None             # the servability gate's verdict (ServabilityCheck / InfraValidator)
+    servability_reason: str = ""             # why it refused, in words
+    warmup_records: int = 0                  # the warmup file it wrote (pushed with the model when servable)
 
     @property
     def ran(self) -> list[str]:
@@ -72,29 +75,9 @@ def class_names(outputs) -> list[str]:
 def _evaluation(uri: str, class_names: list[str]):
     import tensorflow_model_analysis as tfma
 
-    metrics, per_class = {}, {}
-    for slice_metrics in tfma.load_metrics(uri):
-        if slice_metrics.slice_key.single_slice_keys:
-            continue  # overall slice only
-        for kv in slice_metrics.metric_keys_and_values:
-            key, value = kv.key, kv.value.double_value.value
-            if key.is_diff or not kv.value.HasField("double_value"):
-                continue
-            if key.model_name == "baseline":
-                if key.name == names.ACCURACY_METRIC:
-                    metrics["baseline_accuracy"] = value
-                continue
-            if key.sub_key.HasField("class_id"):
-                cid = key.sub_key.class_id.value
-                name = class_names[cid] if cid < len(class_names) else str(cid)
-                per_class.setdefault(name, {})[key.name] = value
-            elif key.name == names.ACCURACY_METRIC:
-                metrics["accuracy"] = value
-            elif key.name == names.EXAMPLE_COUNT_METRIC:
-                metrics["example_count"] = value
-    f1 = [v["f1_score"] for v in per_class.values() if "f1_score" in v]
-    if f1:
-        metrics["macro_f1"] = sum(f1) / len(f1)
+    from components.model_card import gate_metrics
+
+    metrics, per_class = gate_metrics(uri, class_names)
     failures = []
     validation = tfma.load_validation_result(uri)
     for per_slice in validation.metric_validations_per_slice:
@@ -219,6 +202,11 @@ def summarize_run(pipeline_name: str, run, states: dict[str, str], outputs: dict
         summary.reference_margin = prop(outputs[names.GATE][0], names.REFERENCE_MARGIN) or 0.0
         if not evaluate and prop(outputs[names.GATE][0], names.CANDIDATE_ACCURACY) is not None:
             summary.metrics["accuracy"] = prop(outputs[names.GATE][0], names.CANDIDATE_ACCURACY)
+    if outputs.get(names.INFRA_BLESSING):
+        infra = outputs[names.INFRA_BLESSING][0]
+        summary.servable = bool(prop(infra, names.BLESSED))
+        summary.servability_reason = prop(infra, REASON) or ""
+        summary.warmup_records = int(prop(infra, names.WARMUP_RECORDS) or 0)
     if outputs.get(names.PUSHED_MODEL):
         pushed = outputs[names.PUSHED_MODEL][0]
         if prop(pushed, names.PUSHED):

@@ -96,7 +96,7 @@ def test_metadata_flows_downstream_through_the_mlmd_round_trip(kfp, version):
 
 @pytest.mark.parametrize("version", list(VERSIONS))
 def test_pushed_model_serves_raw_text(kfp, version):
-    from ops.pipeline.predict import newest_served_model, predict
+    from ops.pipeline.scoring import newest_served_model, predict
 
     runs, mlmd = kfp["runs"][version]
     pushed = mlmd.runtime_artifact(runs["Pusher"].outputs["pushed_model"])["metadata"]

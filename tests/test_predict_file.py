@@ -231,6 +231,9 @@ def test_the_beam_path_refuses_before_any_model_or_job(tmp_path, capsys):
     ):
         assert _beam_cli(tmp_path, *args) == 2, args
         assert re.search(message, capsys.readouterr().err), (args, message)
+    # The shell expanded an unquoted glob: a file, then the others as TEXT arguments.
+    assert _beam_cli(tmp_path, "--file", str(parts / "a.csv"), str(parts / "b.csv"), "--out", out) == 2
+    assert "quote it: --file 'parts/*.csv'" in capsys.readouterr().err
     _write(parts / "b.csv", "text,label,id\nWhere ?,LOC,1\n")
     assert _beam_cli(tmp_path, "--file", str(parts / "*.csv"), "--out", out) == 2
     assert "not of the same kind and columns" in capsys.readouterr().err

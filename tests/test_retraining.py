@@ -189,7 +189,7 @@ def test_a_second_run_on_the_same_work_dir_waits_for_nobody(scenario):
 
 
 def test_rollback_serves_the_previous_version_and_records_who_when_why(scenario):
-    from ops.pipeline.predict import newest_served_model
+    from ops.pipeline.scoring import newest_served_model
     from ops.pipeline.rollback import rollbacks
 
     runs = scenario["runs"]

@@ -15,7 +15,7 @@ import os
 from components import names
 from components.errors import NotFound, UserError
 from ops.args import add_config_args, config_from, say
-from ops.pipeline.predict import Model, scored, served_model_dir
+from ops.pipeline.scoring import Model, scored, served_model_dir
 from ops.pipeline.table_file import KINDS, TableFile, require_column, text_column
 
 

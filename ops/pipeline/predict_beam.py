@@ -4,7 +4,7 @@ model call and output columns as the in-process path (ops/pipeline/predict.py), 
 Each matched file is one element (a Reshuffle after the match spreads the files over the workers: a glob
 of several files is the parallelism, one file is one worker's). A worker loads the served version once, in
 setup(), reads the file with table_file (a CSV's quoted newlines stay in their text) and runs
-predict.scored on its rows, BATCH rows a model call; it emits the formatted rows in records of RECORD
+scoring.scored on its rows, BATCH rows a model call; it emits the formatted rows in records of RECORD
 rows, keyed by file and position, written as Beam text shards. The merge then writes --out in input order
 (files in path order, each file's rows in order) from an index of the records' offsets: it holds the
 index, not the rows. Beam's BatchElements is not used: its batches cross files and bundles and carry no
@@ -31,10 +31,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.errors import UserError
 from ops.args import say
-from ops.pipeline import predict, prediction_out
+from ops.pipeline import prediction_out, scoring
 from ops.pipeline.table_file import TableFile, text_column
 
-RECORD = 16 * predict.BATCH  # rows a written record: few index entries, elements of ~1 MB
+RECORD = 16 * scoring.BATCH  # rows a written record: few index entries, elements of ~1 MB
 HEADER, ROWS, PROBLEM = 0, 1, 2  # record kinds, in the order the merge writes them
 
 
@@ -48,11 +48,11 @@ def command(config, args) -> int:
     out_kind = prediction_out.out_format(args.out)
     if not os.access(os.path.dirname(os.path.abspath(args.out)), os.W_OK):
         raise UserError(f"--out {args.out}: its folder does not exist or cannot be written")
-    paths = sorted(glob.glob(args.file))
+    paths = sorted(p for p in glob.glob(args.file) if os.path.isfile(p))  # as ReadMatches: folders skipped
     if not paths:
         raise UserError(f"--file {args.file}: no file matches")
     columns, column = _check_files(paths, args.format, args.text_column)
-    model_dir = predict.served_model_dir(config.serving_dir, args.version)
+    model_dir = scoring.served_model_dir(config.serving_dir, args.version)
     beam_args = config.beam_pipeline_args()  # unknown size: the DirectRunner's auto picks parallel workers
     say(f"model {model_dir}; Beam job on {len(paths)} file(s): {' '.join(beam_args)}")
     shards = f"{args.out}.shards"
@@ -98,7 +98,7 @@ class ClassifyFile(beam.DoFn):
         self._input_columns, self._out_kind = input_columns, out_kind
 
     def setup(self):
-        self._model = predict.Model(self._model_dir)
+        self._model = scoring.Model(self._model_dir)
         self._buffer = io.StringIO()
         self._writer = prediction_out.Writer(self._buffer, self._out_kind, self._input_columns,
                                              prediction_out.prediction_columns(self._input_columns,
@@ -116,7 +116,7 @@ class ClassifyFile(beam.DoFn):
         yield record(HEADER, "", 0, 0, self._header)
         table = TableFile(path, self._kind)
         try:
-            results = predict.scored(self._model, table.rows(), self._column, label=os.path.basename(path))
+            results = scoring.scored(self._model, table.rows(), self._column, label=os.path.basename(path))
             for index in itertools.count():
                 chunk = list(itertools.islice(results, RECORD))
                 if not chunk:
@@ -156,7 +156,7 @@ def merge(shards: str, out: str) -> int:
         if problems := [k for k in keys if k[0] == PROBLEM]:
             raise UserError(text(problems[0]))
         _check_complete([k for k in keys if k[0] == ROWS])
-        with predict._output(out) as stream:
+        with scoring.output(out) as stream:
             for key in keys:
                 stream.write(text(key))
     finally:

@@ -66,6 +66,8 @@ def format_summary(s: RunSummary, durations: dict[str, float] | None = None) -> 
         lines.append(f"  gate: {verdict}" + (" (then; since rolled back, see below)" if r and s.blessed else ""))
     if s.gate_reason in _HELD_BACK:
         lines.append(f"  held back: {GateReason.EXPLAINED[s.gate_reason]}")
+    if s.servable is not None:
+        lines.append("  " + servability_line(s))
     if r:
         lines.append(f"  pushed: nothing served from this run: {rollback}")
     elif s.pushed_path and s.executions.get(PUSHER) == "CACHED":
@@ -101,6 +103,15 @@ def failed_line(s: RunSummary) -> str:
     return (f"FAILED at {s.failed}: the component raised an error, nothing after it ran and nothing was pushed "
             "(the served model is unchanged); the error is in the run's log (logs/ under the work dir). "
             "Run again once fixed: finished steps are cached")
+
+
+def servability_line(s: RunSummary) -> str:
+    """The servability gate in words: whether TF Serving would load the candidate, and why not."""
+    if s.servable:
+        return (f"servability: loads as TF Serving loads it; {s.warmup_records} warmup records replayed "
+                "(assets.extra/tf_serving_warmup_requests, pushed with it)")
+    return (f"servability: REFUSED: {s.servability_reason or 'InfraValidator did not bless it'}; "
+            "nothing pushed, the served model is unchanged")
 
 
 def references_line(s: RunSummary) -> str:

@@ -8,32 +8,25 @@ from __future__ import annotations
 
 from components import names
 
-BATCH = 256
-
 
 def confident_mistakes(model_uri: str, examples, n: int = 20) -> dict:
     """{"rows": the n wrong predictions with the highest score (score, predicted, label, split, text),
     "scored", "wrong", "accuracy", "splits"}; `model_uri` is the Trainer's Model artifact's."""
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (SentencePiece ops of the encoder)
     from tfx.types import artifact_utils, standard_artifacts
     from tfx.utils import path_utils
 
     from components.spans import split_rows
+    from ops.pipeline.scoring import Model, scored as score_rows
 
     artifact = standard_artifacts.Examples()
     artifact.set_mlmd_artifact(examples)
     present = artifact_utils.decode_split_names(artifact.split_names)
     splits = [s for s in names.gate_splits() if s in present]
-    rows = [(split, text, label) for split in splits for text, label in split_rows(artifact, split)]
-    predict = tf.saved_model.load(path_utils.serving_model_path(model_uri)).signatures[names.SERVING_DEFAULT]
-    scored = []
-    for start in range(0, len(rows), BATCH):
-        batch = rows[start:start + BATCH]
-        out = predict(**{names.TEXT: tf.constant([text for _, text, _ in batch])})
-        for (split, text, label), top, score in zip(batch, out[names.TOP_CLASS].numpy(), out[names.TOP_SCORE].numpy()):
-            scored.append({"score": float(score), "predicted": top.decode(), "label": label, "split": split,
-                           "text": text})
+    rows = ({"split": split, names.TEXT: text, names.LABEL: label}
+            for split in splits for text, label in split_rows(artifact, split))
+    model = Model(path_utils.serving_model_path(model_uri))
+    scored = [{"score": score, "predicted": top, "label": row[names.LABEL], "split": row["split"],
+               "text": row[names.TEXT]} for row, top, score, _ in score_rows(model, rows, names.TEXT)]
     wrong = sorted((r for r in scored if r["predicted"] != r["label"]), key=lambda r: -r["score"])
     return {"rows": wrong[:n], "scored": len(scored), "wrong": len(wrong), "splits": splits,
             "accuracy": 1 - len(wrong) / len(scored) if scored else float("nan")}
