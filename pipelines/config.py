@@ -220,8 +220,8 @@ class ServeConfig:
     # A :predict of more instances (string elements) than this is refused with a 400 (TF Serving: no limit;
     # memory here grows ~120 KB per instance in flight).
     max_instances: int = 10000
-    # gzip/deflate request bodies (Content-Encoding): TF Serving decompresses them; off here, as a small
-    # body can inflate to gigabytes. When on, the inflated size is held to max_body_bytes.
+    # gzip request bodies (a Content-Encoding containing "gzip"): TF Serving decompresses them; off here, as a
+    # small body can inflate to gigabytes. When on, the inflated size is held to max_body_bytes.
     gzip: bool = False
     # TF Serving does not open its port until a version has loaded (connection refused before). True: listen
     # at once and answer 404 until then (what readiness checks written for the old stand-in expect).

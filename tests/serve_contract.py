@@ -5,16 +5,20 @@ One row per case. `tf` is TF Serving's answer: (status, answer), the answer bein
 error page) or `Ok(check)` (200; check(JSON) must hold). Sources are tensorflow/serving @ 2.16.1 (0d726954):
 HRA = model_servers/http_rest_api_handler.cc, HRU = http_rest_api_util.cc, HS = http_server.cc,
 JT = util/json_tensor.cc, EVR/EVS = util/net_http/server/internal/evhttp_{request,server}.cc, GMS =
-model_servers/get_model_status_impl.cc; rapidjson 1.1.0 / libevent 2.1.8 as pinned in workspace.bzl.
+model_servers/get_model_status_impl.cc, CL/RG/PU = servables/tensorflow/{classifier,regressor,predict_util}.cc;
+rapidjson 1.1.0 / libevent 2.1.8 (http.c) as pinned in workspace.bzl.
 A deviation row says what the stand-in answers instead (`ours`) and why (`deviation`): the test asserts `ours`.
 """
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+import zlib
 from typing import Callable, NamedTuple
 
 P = "/v1/models/transferline:predict"
+C, R = "/v1/models/transferline:classify", "/v1/models/transferline:regress"
 EMPTY, HTML = "<empty>", "<html>"
 
 
@@ -52,6 +56,8 @@ def example(text: str) -> dict:
 
 
 MALFORMED = "Malformed request: {} {}"
+GZIP_OFF = ("Content-Encoding gzip is off in this development stand-in (serve.gzip = false; TF Serving decompresses "
+            "it)")
 ROWS = [
     # --- routing and methods -------------------------------------------------------------------------------------
     Row("query on predict", "POST", P + "?x=1", {"instances": ["a"]},
@@ -135,11 +141,28 @@ ROWS = [
         "JT:426-428 (EncodedInputStream<UTF8> skips the BOM)"),
     Row("duplicate key: first wins", "POST", P, b'{"instances": ["a", "b"], "instances": 5}',
         (200, Ok(n_predictions(2))), "JT:621 (FindMember: the first)"),
+    Row("duplicate key in an instance: the first", "POST", P, b'{"instances": [{"text": "a", "text": "b"}]}',
+        (200, Ok(n_predictions(1))), "JT:501-511 (each member added to one TensorProto); TF tensor.cc FromProtoField "
+        "(reads the first n values)"),
     Row("no Content-Length", "POST", P, None, (400, "JSON Parse error: The document is empty"),
         "libevent http.c evhttp_get_body: no length, not chunked = no body; JT:420-422",
         headers={"Connection": "close", "Content-Length": None}),
     Row("chunked body", "POST", P, [b'{"instances": ', b'["a"]}'], (200, Ok(n_predictions(1))),
         "HS:156-160 (ReadRequestBytes until done)"),
+    Row("Expect other than 100-continue", "POST", P, {"instances": ["a"]}, (417, HTML),
+        "libevent http.c:2203-2225 (evhttp_have_expect 574-587: HTTP/1.1, a body, not 100-continue)",
+        headers={"Expect": "later"}),
+    Row("Expect: 100-continue", "POST", P, {"instances": ["a"]}, (200, Ok(n_predictions(1))), "http.c:2204-2220",
+        headers={"Expect": "100-Continue"}),
+    Row("Expect on a GET (no body)", "GET", "/v1/models/transferline", None,
+        (200, Ok(lambda b: "model_version_status" in b)), "http.c:2171-2176 (a GET has no body: not checked)",
+        headers={"Expect": "later"}),
+    Row("deflate body is not decoded", "POST", P, zlib.compress(b'{"instances": ["a"]}'),
+        (400, "JSON Parse error: Invalid value. at offset: 0"), "EVR:262-267 (only a Content-Encoding containing "
+        "\"gzip\" is inflated); JT:431-435", headers={"Content-Encoding": "deflate"}),
+    Row("GZIP in capitals is not decoded", "POST", P, gzip.compress(b'{"instances": ["a"]}'),
+        (400, "JSON Parse error: Invalid value. at offset: 0"), "EVR:265 (absl::StrContains: case-sensitive)",
+        headers={"Content-Encoding": "GZIP"}),
     # --- instances / inputs ---------------------------------------------------------------------------------------
     Row("instances and inputs", "POST", P, {"instances": ["a"], "inputs": ["a"]},
         (400, 'JSON Value: {\n    "instances": [\n        "a"\n    ],\n    "inputs": [\n        "a"\n    ]\n} '
@@ -170,6 +193,9 @@ ROWS = [
         (200, Ok(n_predictions(1))), "JT:329 absl::Base64Unescape (padding optional)"),
     Row("nested list: another rank", "POST", P, {"instances": [["a", "b"]]}, (200, Ok(n_predictions(2))),
         "JT:389-417 (any rank); servables/tensorflow/predict_util.cc:119-130 (no shape check)"),
+    Row("two texts in one instance", "POST", P, {"instances": [["Who is it ?", "Where is it ?"]]},
+        (200, Ok(n_predictions(2))), "JT:389-417; PU:119-130; a TF1 Session (TF Serving's runtime) on the fine_tune "
+        "and head models answers 2 predictions: the signature reshapes its input to [-1, 1] (components/model.py)"),
     Row("inconsistent sizes", "POST", P, {"instances": [["a"], ["a", "b"]]},
         (400, "Failed to process element: 1 of 'instances' list. Error: INVALID_ARGUMENT: Expecting tensor size: 1 "
               "but got: 2"), "JT:408-410"),
@@ -189,10 +215,43 @@ ROWS = [
         (400, Prefix("Could not parse example input, value: 'abc'")),
         "the op's Status as is (HS:187); its [[{{node}}]] suffix is not compared: the node path differs between "
         "a Session and an eager call"),
-    Row(":classify", "POST", "/v1/models/transferline:classify", {"examples": [{"text": "a"}]},
-        (400, "Expected one or two output Tensors, found 4"), "servables/tensorflow/classifier.cc:190-192"),
-    Row(":regress", "POST", "/v1/models/transferline:regress", {"examples": [{"text": "a"}]},
-        (400, "Expected one output Tensor."), "servables/tensorflow/regressor.cc:184-185"),
+    Row("sparse outputs (transform_features)", "POST", P,
+        {"signature_name": "transform_features", "instances": [example("Who is it ?")]},
+        (400, "Tensor :0, specified in either feed_devices or fetch_devices was not found in the Graph"),
+        "PU:154-159 (outputs fetched by TensorInfo name; a coo_sparse one has none); TF graph_execution_state.cc "
+        "ValidateFeedAndFetchDevices, as a TF1 Session on the model answers"),
+    Row("init op signature", "POST", P, {"signature_name": "__saved_model_init_op", "instances": ["a"]},
+        (400, "Failed to get input map for signature: __saved_model_init_op"), "HRA:228-241 (found); JT:612-616"),
+    Row(":classify", "POST", C, {"examples": [{"text": "a"}]},
+        (400, "Expected one or two output Tensors, found 4"), "CL:189-193"),
+    Row(":regress", "POST", R, {"examples": [{"text": "a"}]}, (400, "Expected one output Tensor."), "RG:183-186"),
+    Row(":classify without examples", "POST", C, {},
+        (400, "JSON Value: {} When method is classify, key 'examples' is expected and was not found"), "JT:783-788"),
+    Row(":regress without examples", "POST", R, {"instances": ["a"]},
+        (400, 'JSON Value: {\n    "instances": [\n        "a"\n    ]\n} When method is classify, key \'examples\' '
+              "is expected and was not found"), "JT:783-788 (the same text for regress)"),
+    Row(":classify examples not a list", "POST", C, {"examples": {"text": "a"}},
+        (400, 'JSON Value: {\n    "examples": {\n        "text": "a"\n    }\n} Expecting \'examples\' value to be an '
+              "list/array"), "JT:789-793"),
+    Row(":classify empty examples", "POST", C, {"examples": []},
+        (400, 'JSON Value: {\n    "examples": []\n} \'examples\' value is an empty array'), "JT:794-797"),
+    Row(":classify a string example", "POST", C, {"examples": ["a"]},
+        (400, "Example must be JSON object but got JSON String"), "JT:744-747"),
+    Row(":classify a null feature", "POST", C, {"examples": [{"text": None}]},
+        (400, "Feature: text has element with unexpected JSON type: Null"), "JT:687-690"),
+    Row(":classify mixed feature kinds", "POST", C, {"examples": [{"text": ["a", 1]}]},
+        (400, "Unexpected element type in feature: text expecting type: bytes"), "JT:660-681,726-729"),
+    Row(":classify unknown signature", "POST", C, {"signature_name": "nope", "examples": [{"text": "a"}]},
+        (400, "No signature was found with the name: nope"), "CL:151-161"),
+    Row(":regress unknown signature", "POST", R, {"signature_name": "nope", "examples": [{"text": "a"}]},
+        (400, "No signature was found with the name: nope"), "RG:146-155"),
+    Row(":classify init op", "POST", C, {"signature_name": "__saved_model_init_op", "examples": [{"text": "a"}]},
+        (400, "Expected one input Tensor."), "CL:169-170,185-188 (method-name check off, its default)"),
+    Row(":classify unknown model, no examples", "POST", "/v1/models/other:classify", {},
+        (400, "JSON Value: {} When method is classify, key 'examples' is expected and was not found"),
+        "HRA:122 (the body) before classification_service.cc:53 (the servable)"),
+    Row(":classify unknown model", "POST", "/v1/models/other:classify", {"examples": [{"text": "a"}]},
+        (404, "Servable not found for request: Latest(other)"), "classification_service.cc:53"),
     Row("tf.Example by b64", "POST", "/v1/models/transferline/versions/1:predict",
         {"signature_name": "serving_examples", "instances": [example("Who wrote Hamlet ?")]},
         (200, Ok(n_predictions(1))), "JT:304-335"),
@@ -210,8 +269,13 @@ ROWS = [
                    "requests.")),
     Row("gzip body", "POST", P, "gzip", (200, Ok(n_predictions(1))), "libevent/TF Serving decompress gzip bodies",
         headers={"Content-Encoding": "gzip"}, deviation="a small body can inflate to gigabytes (serve.gzip)",
-        ours=(400, "Content-Encoding gzip/deflate is off in this development stand-in (serve.gzip = false; "
-                   "TF Serving decompresses it)")),
+        ours=(400, GZIP_OFF)),
+    Row("x-gzip body", "POST", P, "gzip", (200, Ok(n_predictions(1))), "EVR:262-267 (a Content-Encoding containing "
+        "\"gzip\")", headers={"Content-Encoding": "x-gzip"}, deviation="as gzip (serve.gzip)", ours=(400, GZIP_OFF)),
+    Row("corrupt gzip body", "POST", P, b"\x1f\x8bnot gzip", (400, "JSON Parse error: The document is empty"),
+        "EVR:245-258 (a failed inflate passes an empty body on); JT:420-422", headers={"Content-Encoding": "gzip"},
+        deviation="as gzip (serve.gzip); with serve.gzip = true the same as TF Serving (tests/test_serve_rest.py)",
+        ours=(400, GZIP_OFF)),
 ]
 
 
@@ -222,7 +286,7 @@ def check_answer(status, headers, raw, expected):
     if answer == EMPTY:
         assert raw == b""
     elif answer == HTML:  # libevent's evhttp_send_error page
-        phrase = {404: "Not Found", 501: "Not Implemented"}[code]
+        phrase = {404: "Not Found", 417: "Expectation Failed", 501: "Not Implemented"}[code]
         assert headers["content-type"].startswith("text/html") and raw.decode() == (
             f"<HTML><HEAD>\n<TITLE>{code} {phrase}</TITLE>\n</HEAD><BODY>\n<H1>{phrase}</H1>\n</BODY></HTML>\n")
     elif isinstance(answer, Ok):

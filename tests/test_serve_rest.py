@@ -159,3 +159,101 @@ def test_serve_knobs_are_validated():
         with pytest.raises(ConfigError, match=knob):
             load_config(None, [f"serve.{knob}=0"])
     assert load_config(None, []).serve.listen_before_load is False
+
+
+def test_a_repeated_key_in_an_instance_adds_both_values_and_the_first_n_are_read():
+    # JT:501-511 adds each member to one TensorProto; TF's Tensor::FromProto reads its first n values, so the
+    # second value shifts into the next instance (tf.io.parse_tensor, which calls FromProto, agrees)
+    _, t = rest_tensors.request_tensors(parse(b'{"instances": [{"text": "a", "text": "b"}]}'), {"text": "string"})
+    assert t["text"].tolist() == [b"a"]
+    _, t = rest_tensors.request_tensors(parse(b'{"instances": [{"text": "a", "text": "b"}, {"text": "c"}]}'),
+                                        {"text": "string"})
+    assert t["text"].tolist() == [b"a", b"b"]
+    with pytest.raises(ApiError, match="Failed to process element: 0 key: text of 'instances' list. Error: "
+                                       "INVALID_ARGUMENT: Expecting tensor size: 1 but got: 2"):
+        rest_tensors.request_tensors(parse(b'{"instances": [{"text": "a", "text": ["b", "c"]}]}'), {"text": "string"})
+
+
+@pytest.mark.parametrize("body,message", [
+    (b'{"examples": [{"text": "a"}], "context": 5}', "Example must be JSON object but got JSON Number"),
+    (b'{"examples": [true]}', "Example must be JSON object but got JSON True"),
+    (b'{"examples": [{"n": [1, 1.5]}]}', "Unexpected element type in feature: n expecting type: int64"),
+    (b'{"examples": [{"n": [1.5, "a"]}]}', "Unexpected element type in feature: n expecting type: float"),
+    (b'{"examples": [{"n": [[1]]}]}', "Feature: n has element with unexpected JSON type: Array"),
+    (b'{"examples": [{"n": {"x": 1}}]}', "Feature: n has element with unexpected JSON type: Object"),
+    (b'{"examples": [{"n": 9223372036854775808}]}', "Feature: n has uint64_t element. Only int64_t is supported."),
+    (b'{"examples": [{"n": {"b64": "-_8"}}]}', "Unable to base64 decode"),
+    (b'{"signature_name": 1, "examples": []}',
+     "JSON Value: {\n    \"signature_name\": 1,\n    \"examples\": []\n} not formatted correctly. 'signature_name' "
+     "key must be a string value."),
+])
+def test_classify_bodies_are_checked_as_tf_serving_does(body, message):
+    with pytest.raises(ApiError) as e:
+        rest_tensors.examples_request(parse(body))
+    assert (e.value.status, str(e.value)) == (400, message)
+
+
+def test_classify_bodies_tf_serving_accepts():
+    doc = parse(b'{"signature_name": "s", "context": {"c": 1}, "examples": [{"t": ["a", {"b64": "YQ"}], "b": '
+                b'[true, 2], "f": [1e3, NaN], "e": []}]}')
+    assert rest_tensors.examples_request(doc) == "s"
+
+
+def test_gzip_bodies_as_tf_serving_reads_them():
+    import gzip
+    import zlib
+
+    from ops.serving.rest.body import gunzip, is_gzip
+
+    body = b'{"instances": ["a"]}'
+    assert [is_gzip(e) for e in ("gzip", "x-gzip", "gzip, identity", "GZIP", "deflate", "")] == \
+        [True, True, True, False, False, False]  # absl::StrContains: case-sensitive (EVR:262-267)
+    assert parse(gunzip(gzip.compress(body), 100))["instances"] == ["a"]
+    assert gunzip(gzip.compress(body), 10) is None  # past the limit (serve.max_body_bytes)
+    for corrupt in (b"\x1f\x8bnot gzip", gzip.compress(body)[:-6], zlib.compress(body), gzip.compress(body) + b"x"):
+        assert gunzip(corrupt, 100) == b""  # TF Serving passes an empty body on (EVR:245-258)
+    with pytest.raises(ApiError, match="^JSON Parse error: The document is empty$"):
+        parse(gunzip(b"\x1f\x8bnot gzip", 100))
+
+
+def test_a_sparse_output_cannot_be_fetched_and_417_is_libevents_page():
+    from ops.serving.loaded_model import unfetchable_output
+
+    dense = {"name": "StatefulPartitionedCall_7:8", "dtype": "DT_STRING"}
+    sparse = {"name": "", "coo_sparse": {"values_tensor_name": "StatefulPartitionedCall_7:6"}, "dtype": "DT_FLOAT"}
+    assert unfetchable_output({"outputs": {"raw_text": dense}}) is None
+    assert unfetchable_output({"outputs": {"raw_text": dense, "ngram_weights": sparse}}) == ":0"
+    assert html_page(417) == b"<HTML><HEAD>\n<TITLE>417 Expectation Failed</TITLE>\n</HEAD><BODY>\n" \
+                             b"<H1>Expectation Failed</H1>\n</BODY></HTML>\n"
+
+
+@pytest.mark.slow
+def test_a_tensor_of_another_rank_runs_as_a_session_runs_it(tmp_path):
+    """A signature declaring text[None] fed a [1, 2] tensor: TF Serving's Session computes with the fed shape
+    (two rows); the eager runtime, trusting [None], let Grappler drop the reshape pair (one row of two)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2
+
+    from ops.serving.loaded_model import run
+
+    class Counter(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
+        def serve(self, text):
+            flat = tf.reshape(tf.reshape(text, [-1, 1]), [-1])
+            n = tf.shape(flat)[0]
+            return {"ones": tf.math.unsorted_segment_sum(tf.ones_like(flat, tf.float32), tf.range(n), n)}
+
+    module = Counter()
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.serve})
+    fn = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
+    texts = np.array([[b"a", b"b"]], dtype=object)
+    plain = fn._call_flat([tf.constant(texts)], fn.captured_inputs)["ones"].numpy()
+    assert plain.shape == (1, 2)  # the eager runtime's answer, which run() must not give
+    with tf.compat.v1.Session(graph=tf.Graph()) as session:  # TF Serving's runtime on the same SavedModel
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(tmp_path))
+        sig = meta.signature_def["serving_default"]
+        feed = config_pb2.CallableOptions(feed=[sig.inputs["text"].name], fetch=[sig.outputs["ones"].name])
+        expected = session._make_callable_from_options(feed)(texts)[0]  # as a C++ feed: no Python shape check
+    assert expected.tolist() == [1.0, 1.0]
+    assert run(fn, {"text": texts}, 256)["ones"].tolist() == expected.tolist()
+    assert run(fn, {"text": texts[0]}, 1)["ones"].tolist() == [1.0, 1.0]  # rank 1, in chunks: unchanged

@@ -100,14 +100,15 @@ class Metrics:
             r.register(_RequestLogCollector(request_log))
 
     def request(self, model_name: str, api: str, code: str, seconds: float, version: int | None = None,
-                action: str | None = None) -> None:
+                action: str | None = None, entrypoint: str = "REST") -> None:
         """One request under /v1/, as TF Serving's RestApiRequestDispatcher counts it (http_server.cc:194-201):
         ``api`` the :verb of a POST ("" for a GET); ``version`` the one that answered, if one was found, and
-        ``action`` (predict, metadata, ...) for our per-version count."""
+        ``action`` (predict, metadata, ...) for our per-version count; ``entrypoint`` GRPC for Predict, Classify
+        and Regress over gRPC (prediction_service_impl.cc:52-59,92-99,121-128)."""
         with self._lock:
             self.request_count.add((model_name, code), 1)
             if code == "OK":
-                self.request_latency.add((model_name, api, "REST"), seconds * 1e6)
+                self.request_latency.add((model_name, api, entrypoint), seconds * 1e6)
         if version is not None:
             self.requests.labels(model_name, str(version), action or api, code).inc()
 

@@ -14,13 +14,12 @@ import threading
 import time
 import traceback
 import urllib.parse
-import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 
 from ops.serving import loaded_model as serve_model
 from ops.serving.metrics import PATH as METRICS_PATH
-from ops.serving.rest.body import ApiError, bad
+from ops.serving.rest.body import ApiError, bad, gunzip, is_gzip
 from ops.serving.rest.writer import error_body
 
 V1 = re.compile(r"(?i)/v1/.*")  # HttpRestApiHandler::kPathRegex: anything else is libevent's HTML 404 (HS:140-149)
@@ -29,7 +28,7 @@ _POST = re.compile(r"(?i)/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels
                    r"predict)")
 _GET = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
 _DRAIN_LIMIT = 16 << 20  # an oversized body up to this is read and dropped: the client gets the answer, not a reset
-_PHRASES = {400: "Bad Request", 404: "Not Found", 501: "Not Implemented"}
+_PHRASES = {400: "Bad Request", 404: "Not Found", 417: "Expectation Failed", 501: "Not Implemented"}
 _ERRORS = itertools.count(1)  # numbers internal errors: the answer names the number, the log has the detail
 
 
@@ -94,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
         served = []  # the Model that answered, if one did (for the per-version metric)
 
         def lookup():
-            served.append(app.servable(r.name, r.version, r.label))
+            served.append(app.lookup(r.name, r.version, r.label))
             return served[-1]
 
         try:
@@ -151,34 +150,47 @@ class Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         serve = self.server.app.config.serve
         cap, length = serve.max_body_bytes, self.headers.get("Content-Length")
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        if not chunked and length is not None and not length.strip().isdigit():
+            raise _HtmlError(400)
+        self._check_expect(chunked, int(length) if length and length.strip().isdigit() else 0)
+        if chunked:
             data = self._chunked(cap)
         elif length is None:  # libevent 2.1.8: no length and not chunked = no body
             # a POST/PUT/PATCH may have sent one anyway: it is not read as the next request
             self.close_connection = self.close_connection or self.command in ("POST", "PUT", "PATCH")
             data = b""
-        elif not length.strip().isdigit():
-            raise _HtmlError(400)
         elif int(length) > cap:  # a deviation (serve.max_body_bytes): TF Serving reads any size
-            length = int(length)
-            self.close_connection = length > _DRAIN_LIMIT
-            while 0 < length <= _DRAIN_LIMIT and (chunk := self.rfile.read(min(length, 1 << 16))):
-                length -= len(chunk)
+            self._drain(int(length))
             raise _too_big(cap)
         else:
             data = self.rfile.read(int(length))
-        if self.headers.get("Content-Encoding", "").strip().lower() in ("gzip", "deflate"):
+        if is_gzip(self.headers.get("Content-Encoding", "")):  # deflate and others: parsed as they are
             if not serve.gzip:  # a deviation: TF Serving decompresses
-                raise bad("Content-Encoding gzip/deflate is off in this development stand-in (serve.gzip = false; "
+                raise bad("Content-Encoding gzip is off in this development stand-in (serve.gzip = false; "
                           "TF Serving decompresses it)")
-            inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, told by the header
-            try:
-                data = inflater.decompress(data, cap + 1)
-            except zlib.error as e:
-                raise bad(f"Cannot decompress the request body: {e}") from None
-            if len(data) > cap:
+            data = gunzip(data, cap)  # not valid gzip: b"", an empty document, as TF Serving
+            if data is None:
                 raise _too_big(cap)
         return data
+
+    def _check_expect(self, chunked: bool, length: int):
+        """libevent 2.1.8 evhttp_get_body (http.c:2152-2225, evhttp_have_expect 574-587): an HTTP/1.1 POST, PUT
+        or PATCH with a body and an Expect other than 100-continue is refused with 417 before its body is read
+        (http.server has already answered 100-continue)."""
+        expect = self.headers.get("Expect")
+        if (expect is None or expect.strip().lower() == "100-continue" or not (chunked or length > 0)
+                or self.command not in ("POST", "PUT", "PATCH") or self.request_version < "HTTP/1.1"):
+            return
+        if not chunked:
+            self._drain(length)  # read and dropped: the client reads the answer rather than a reset
+        raise _HtmlError(417)
+
+    def _drain(self, length: int):
+        """Reads and drops a body of up to _DRAIN_LIMIT bytes; a longer one closes the connection instead."""
+        self.close_connection = self.close_connection or length > _DRAIN_LIMIT
+        while 0 < length <= _DRAIN_LIMIT and (chunk := self.rfile.read(min(length, 1 << 16))):
+            length -= len(chunk)
 
     def _chunked(self, cap: int) -> bytes:
         data = bytearray()

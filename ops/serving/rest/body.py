@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 
 from ops.serving.rest.writer import dumps
 
@@ -27,6 +28,26 @@ _CODES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 501: "UNIMPLEMENTED", 500: 
 
 def bad(message: str) -> ApiError:  # INVALID_ARGUMENT -> 400 (http_server.cc:56-57)
     return ApiError(400, message)
+
+
+def is_gzip(content_encoding: str) -> bool:
+    """TF Serving inflates a body whose Content-Encoding contains "gzip" (absl::StrContains, so case-sensitive:
+    x-gzip yes, GZIP no; evhttp_request.cc:262-267); any other (deflate, ...) is read as it is, bytes and all."""
+    return "gzip" in content_encoding
+
+
+def gunzip(data: bytes, limit: int) -> bytes | None:
+    """A gzip body, inflated (evhttp_request.cc:245-258; gzip_zlib.cc:783-810: gzip only, one stream). Not
+    valid gzip: b"", as TF Serving then passes an empty body on (JSON Parse error: The document is empty).
+    None: it inflates past ``limit``."""
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        return b""
+    if len(out) > limit:
+        return None
+    return out if inflater.eof and not inflater.unused_data else b""
 
 
 class JObject(dict):

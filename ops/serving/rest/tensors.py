@@ -140,7 +140,11 @@ def _instances(rows: list, inputs: dict) -> dict:
                 add(elem, next(iter(inputs)))
             except Exception as e:
                 raise _wrapped(e, f"Failed to process element: {i} of 'instances' list. Error: ")
-    return {n: _tensor(v, [len(rows)] + shapes[n], inputs[n]) for n, v in values.items()}
+    # An object that repeats a key (rapidjson keeps both members) adds each value to the same TensorProto;
+    # Tensor::FromProto then reads only the first len(rows) * size values (tensorflow/core/framework/tensor.cc
+    # FromProtoField: n <= in_n copies the first n), so the later values shift into the next instances.
+    return {n: _tensor(v[:len(rows) * _size(shapes[n])], [len(rows)] + shapes[n], inputs[n])
+            for n, v in values.items()}
 
 
 def _size(shape):
@@ -194,6 +198,52 @@ def request_tensors(doc: dict, inputs: dict) -> tuple[str, dict]:
     if "inputs" in doc:
         return "columnar", _columns(doc["inputs"], inputs)
     raise bad("Missing 'inputs' or 'instances' key")
+
+
+def _feature_value(v, name: str, kind: str | None) -> str:
+    """AddValueToFeature (JT:683-740): one value of a feature -> its kind; one kind per feature."""
+    if v is None or isinstance(v, list) or (isinstance(v, dict) and not _is_b64(v)):
+        raise bad(f"Feature: {name} has element with unexpected JSON type: {_type(v)}")
+    if isinstance(v, (bool, int)) and not isinstance(v, float):
+        want = "int64"  # a bool is 1 or 0
+    else:
+        want = "float" if isinstance(v, float) else "bytes"
+    if kind not in (None, want):  # IncompatibleFeatureKindError (JT:660-681) names the feature's kind so far
+        raise bad(f"Unexpected element type in feature: {name} expecting type: {kind}")
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 1 << 63:
+        raise bad(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
+    if isinstance(v, dict):
+        _b64decode(v["b64"])
+    return want
+
+
+def _example(value):
+    """MakeExampleFromJsonObject (JT:742-763): an object of features, each a value or a list of values."""
+    if not isinstance(value, dict):
+        raise bad(f"Example must be JSON object but got JSON {_type(value)}")
+    for name, content in getattr(value, "pairs", None) or list(value.items()):
+        kind = None
+        for v in content if isinstance(content, list) else [content]:
+            kind = _feature_value(v, name, kind)
+
+
+def examples_request(doc: dict) -> str:
+    """:classify / :regress bodies, FillClassifyRegressRequestFromJson (JT:765-806): signature_name, an optional
+    'context' example, then 'examples', a non-empty list of examples (the text says 'classify' for both verbs).
+    Returns the signature name ('' for the default). Checked before the servable is looked up."""
+    name = signature_name(doc)
+    if "context" in doc:
+        _example(doc["context"])
+    if "examples" not in doc:
+        raise bad(f"JSON Value: {dumps(doc)} When method is classify, key 'examples' is expected and was not found")
+    examples = doc["examples"]
+    if not isinstance(examples, list):
+        raise bad(f"JSON Value: {dumps(doc)} Expecting 'examples' value to be an list/array")
+    if not examples:
+        raise bad(f"JSON Value: {dumps(doc)} 'examples' value is an empty array")
+    for example in examples:
+        _example(example)
+    return name
 
 
 def _values(writer: Writer, array: np.ndarray, as_bytes: bool):
