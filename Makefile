@@ -11,13 +11,14 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONUNBUFFERED := 1
 STAMP := $(VENV)/.installed
 
-.PHONY: help install encoder run test unit bench ir lock clean
+.PHONY: help install encoder run test unit bench ir kserve lock clean
 help:
 	@echo "make run    - set up if needed, then run the pipeline locally"
 	@echo "make test   - set up if needed, then run the whole test suite (unit + end-to-end)"
 	@echo "make unit   - the fast unit tier alone (pytest -m 'not slow', under a minute)"
 	@echo "make bench  - the benchmark suite: one table of ratios P1-P6, per-phase profiles (bench/suite.py)"
 	@echo "make ir     - recompile the checked-in Kubeflow IR, kubeflow/pipeline.yaml (tests/test_ir_current.py)"
+	@echo "make kserve - rewrite the checked-in KServe InferenceService, kubeflow/inferenceservice.yaml (tests/test_kserve_manifest.py)"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml's pins"
 
 # Install exactly the lock with uv (pinned; from PyPI like the rest): 55 s cold here against pip's 2.0 min, the
@@ -60,6 +61,10 @@ bench: encoder
 # The checked-in Kubeflow IR (`transferline compile` alone writes under the work dir, never into the repository).
 ir: $(STAMP)
 	$(VENV)/bin/transferline compile --output kubeflow/pipeline.yaml
+
+# The checked-in KServe manifest: the default config, with a 10% canary to show that form.
+kserve: $(STAMP)
+	$(VENV)/bin/transferline kserve --canary-percent 10 --output kubeflow/inferenceservice.yaml
 
 # Pins with a different version on Python 3.10 (the TFX 1.16 image, kubeflow/Dockerfile), kept as the
 # marker lines (`; python_version ...`) of requirements.lock: the 3.11 pin has no cp310 wheel.

@@ -194,6 +194,13 @@ class KubeflowConfig:
     namespace: str = ""
     experiment: str = "transferline"
     cron: str = "0 3 * * *"
+    # `transferline kserve`: the KServe InferenceService's canaryTrafficPercent, the share (0..100) of requests
+    # its newest revision gets while the last rolled-out one keeps the rest (Serverless mode only);
+    # 0 = no canary, a new revision takes all traffic once ready.
+    canary_traffic_percent: int = 0
+    # Where `transferline kserve` writes the InferenceService ('' = <work_dir>/kubeflow/inferenceservice.yaml;
+    # `make kserve` rewrites the checked-in kubeflow/inferenceservice.yaml).
+    kserve_path: str = path()
 
 
 @dataclass

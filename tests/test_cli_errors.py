@@ -11,8 +11,8 @@ from ops.loop import verdicts
 from ops.serving.serve import PortInUse
 
 COMMANDS = {"init", "run", "retrain", "rollback", "predict", "config", "encoder", "schema", "report", "serve",
-            "monitor", "label-next", "add-span", "study", "compile", "submit", "schedule", "bake", "kubeflow-check",
-            "runs", "versions", "accept-span", "remove-span", "evaluate"}
+            "monitor", "label-next", "add-span", "study", "compile", "kserve", "submit", "schedule", "bake",
+            "kubeflow-check", "runs", "versions", "accept-span", "remove-span", "evaluate"}
 
 
 @pytest.mark.parametrize("error, code", [

@@ -1,5 +1,6 @@
-"""`transferline compile | submit | schedule | bake`: the pipeline on Kubeflow Pipelines (README, "Running on
-Kubeflow"). Compiling is pipelines/kubeflow_runner.py; talking to KFP is ops/kubeflow/submit.py."""
+"""`transferline compile | kserve | submit | schedule | bake`: the pipeline on Kubeflow Pipelines (README, "Running on
+Kubeflow"). Compiling is pipelines/kubeflow_runner.py; talking to KFP is ops/kubeflow/submit.py; the KServe manifest
+is ops/kubeflow/kserve.py."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +14,15 @@ def register(sub) -> None:
     _add_kubeflow_args(p, client=False)
     p.add_argument("--output", metavar="FILE", help="where to write the IR (.yaml; kubeflow.package_path)")
     p.set_defaults(func=compile_command)
+
+    p = sub.add_parser("kserve", help="write the KServe InferenceService (TF Serving 2.16.1) over "
+                                      "kubeflow.serving_dir to <work_dir>/kubeflow/inferenceservice.yaml")
+    add_config_args(p, work_dir=None)
+    p.add_argument("--canary-percent", type=int, metavar="N",
+                   help="canaryTrafficPercent: share of requests for the newest revision, 0..100; 0 = no canary "
+                        "(kubeflow.canary_traffic_percent)")
+    p.add_argument("--output", metavar="FILE", help="where to write it (.yaml; kubeflow.kserve_path)")
+    p.set_defaults(func=kserve_command)
 
     p = sub.add_parser("submit", help="compile, upload and start one run on Kubeflow Pipelines")
     _add_kubeflow_args(p, client=True)
@@ -59,6 +69,19 @@ def compile_command(args) -> int:
     from pipelines.kubeflow_runner import main_compile
 
     return main_compile(_kubeflow_config(args), args.output)
+
+
+def kserve_command(args) -> int:
+    from ops.kubeflow import kserve
+
+    config = config_from(args)
+    path = kserve.write_manifest(config, args.output, args.canary_percent)
+    percent = config.kubeflow.canary_traffic_percent if args.canary_percent is None else args.canary_percent
+    say(f"KServe InferenceService {config.serve.model_name}: TF Serving {kserve.TF_SERVING_VERSION} over "
+        f"{config.kubeflow.serving_dir}" + (f", canary {percent}% to the newest revision" if percent else ""))
+    say(f"apply with: kubectl apply -f {path}")
+    print(path)
+    return 0
 
 
 def bake_command(args) -> int:
