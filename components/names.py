@@ -52,9 +52,11 @@ BASELINE = "ServedModelBaseline"
 REFERENCES = "References"  # the simple reference models the first model must beat (components/references.py)
 EVALUATOR = "Evaluator"
 PUSH_GATE = "PushGate"
+# The servability gate: components/servability.py's ServabilityCheck, in the role (and with the output) of TFX's.
+INFRA_VALIDATOR = "InfraValidator"
 PUSHER = "Pusher"
 COMPONENTS = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR, DATA_GATE, TRANSFORM, SERVED_MODEL,
-              TRAINER, BASELINE, REFERENCES, EVALUATOR, PUSH_GATE, PUSHER)
+              TRAINER, BASELINE, REFERENCES, EVALUATOR, INFRA_VALIDATOR, PUSH_GATE, PUSHER)
 
 
 def output_key(component: str, key: str) -> str:
@@ -76,6 +78,7 @@ REFERENCES_OUT = output_key(REFERENCES, "references")
 EVALUATION = output_key(EVALUATOR, "evaluation")
 BLESSING = output_key(EVALUATOR, "blessing")
 GATE = output_key(PUSH_GATE, "gate")
+INFRA_BLESSING = output_key(INFRA_VALIDATOR, "blessing")  # the model with its warmup file, when servable
 PUSHED_MODEL = output_key(PUSHER, "pushed_model")
 GATE_ROWS = output_key(DATA_GATE, "gate_rows")      # rows of gate data (Integer value artifacts)
 LEAKED_ROWS = output_key(DATA_GATE, "leaked_rows")  # of those, rows whose text is also a training text
@@ -118,6 +121,9 @@ CANDIDATE_ACCURACY = "candidate_accuracy"  # PushGate: the candidate's accuracy,
 EVALUATION_URI = "evaluation_uri"  # PushGate: the Evaluator's output, for the model card the Pusher writes
 REFERENCE_MARGIN = "reference_margin"      # PushGate: by how much the first model had to beat them
 REFERENCE_NAMES = {MAJORITY_ACCURACY: "majority class", TFIDF_ACCURACY: "TF-IDF(1-2-grams)+LR"}
+# InfraBlessing (also "blessed", and REASON when refused, in words): the warmup file it wrote.
+WARMUP_RECORDS = "warmup_records"        # how many PredictionLog records
+WARMUP_SIGNATURES = "warmup_signatures"  # for which signatures, comma-separated
 PUSHED = "pushed"                      # Pusher (TFX's own names)
 PUSHED_DESTINATION = "pushed_destination"
 PUSHED_VERSION = "pushed_version"

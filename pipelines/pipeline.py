@@ -4,6 +4,8 @@
       → ExampleValidator → DataGate → Transform (encoder)
     ServedModel (what TF Serving serves now) → Trainer (Keras head, warm-started from it)
       → ServedModelBaseline → Evaluator (newest span's eval + test) → PushGate → Pusher (atomic)
+    Trainer → ServabilityCheck (loads it as TF Serving does, writes its warmup file) → Pusher (pushes the
+      model the servability gate blessed, with its warmup file)
     References (majority class, TF-IDF + LR on the same splits) → PushGate
 
 No Resolver nodes: open-source Kubeflow cannot run them. The spans are chosen by the ExampleGen's own
@@ -35,6 +37,7 @@ from components.push_gate import PushGate
 from components.references import References
 from components.pusher import MAX_TEXT_CHARS, AtomicPusherExecutor
 from components.served_model import ServedModel, ServedModelBaseline
+from components.servability import ServabilityCheck
 from components.span_folders import span_file_glob
 from pipelines.config import Config
 
@@ -251,16 +254,22 @@ def create_pipeline(
                              [trainer.exec_properties["custom_config"], transform.exec_properties["custom_config"],
                               os.path.basename(schema_uri or config.paths.schema_file), config.data.train_spans],
                              sort_keys=True, default=str).encode()).hexdigest()[:16]).with_id(names.PUSH_GATE)
-    # The Pusher itself refuses a model the gate did not bless; a version appears whole or not at all.
+    # Whether TF Serving can load it and answer its warmup requests; the blessing carries the model with its
+    # warmup file, and that is what the Pusher pushes (TFX's InfraValidator contract, make_warmup).
+    # TFX's own InfraValidator cannot run here (it needs Docker or, on Kubeflow, a KFP v1 pod; TFX 1.16's
+    # KubeflowV2DagRunner refuses to compile it): ServabilityCheck keeps its contract (components/servability.py).
+    infra_validator = ServabilityCheck(model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
+                                       model_name=config.serve.model_name).with_id(names.INFRA_VALIDATOR)
+    # The Pusher itself refuses a model either gate did not bless; a version appears whole or not at all.
     pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"],
         model_blessing=push_gate.outputs["gate"],
+        infra_blessing=infra_validator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)),
         custom_config={MAX_TEXT_CHARS: config.contract.max_text_chars},  # the model card's words
         custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor)).with_id(names.PUSHER)
     components = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, served,
-                  trainer, baseline, references, evaluator, push_gate, pusher]
+                  trainer, baseline, references, evaluator, infra_validator, push_gate, pusher]
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from google.protobuf import json_format
 
+from components import names
 from conftest import REPO, run_cli
 
 pytestmark = pytest.mark.slow  # loads TF models, compiles or runs pipelines
@@ -67,7 +68,7 @@ def test_parses_into_kfps_pipeline_spec_with_schema_2_1(compiled):
     proto = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # strict: unknown fields fail
     assert proto.schema_version == "2.1.0" and proto.pipeline_info.name == "transferline"
     assert proto.default_pipeline_root == "gs://your-bucket/transferline/pipeline_root"
-    assert len(proto.root.dag.tasks) == 13
+    assert len(proto.root.dag.tasks) == len(names.COMPONENTS)
     assert kfp.components.load_component_from_text(compiled[0].decode()).name == "transferline"
 
 

@@ -8,7 +8,8 @@ import tensorflow as tf
 from conftest import run_cli
 
 COMPONENTS = {"CsvExampleGen", "ServedModel", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataGate",
-              "Transform", "Trainer", "ServedModelBaseline", "References", "Evaluator", "PushGate", "Pusher"}
+              "Transform", "Trainer", "ServedModelBaseline", "References", "Evaluator", "InfraValidator", "PushGate",
+              "Pusher"}
 QUESTIONS = ["How far is Denver from Aspen ?", "Who wrote Hamlet ?", "What does NASA stand for ?",
              "How many people live in Tokyo ?", "What is a caldera ?"]
 
@@ -34,7 +35,8 @@ def test_first_run_pushes_a_blessed_model_recorded_in_mlmd(slice_runs):
     assert slice_runs.versions_after_first == [os.path.basename(s.pushed_path)]
     for key in ("CsvExampleGen.examples", "StatisticsGen.statistics", "ImportSchemaGen.schema",
                 "ExampleValidator.anomalies", "Transform.transform_graph", "Transform.transformed_examples",
-                "Trainer.model", "Evaluator.evaluation", "Evaluator.blessing", "Pusher.pushed_model"):
+                "Trainer.model", "Evaluator.evaluation", "Evaluator.blessing", "InfraValidator.blessing",
+                "Pusher.pushed_model"):
         assert os.path.exists(s.artifacts[key]), key
     assert os.path.isdir(os.path.join(s.artifacts["Trainer.model_run"]))  # TensorBoard logs
     assert "gate: BLESSED" in slice_runs.results[0].stdout and s.pushed_path in slice_runs.results[0].stdout

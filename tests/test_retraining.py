@@ -222,9 +222,11 @@ def test_a_push_killed_mid_copy_never_shows_a_version_and_the_next_push_cleans_u
     from components.names import STAGING_PREFIX
     from components.pusher import AtomicPusherExecutor
 
-    model = standard_artifacts.Model()
+    model = standard_artifacts.InfraBlessing()  # the servability gate's: the model it checked, with has_model
     model.uri = str(tmp_path / "model")
-    exported = tmp_path / "model" / "Format-Serving"
+    model.set_int_custom_property("blessed", 1)
+    model.set_int_custom_property("has_model", 1)
+    exported = tmp_path / "model" / "stamped_model"
     (exported / "variables").mkdir(parents=True)
     (exported / "variables" / "variables.index").write_bytes(b"index")
     (exported / "saved_model.pb").write_bytes(b"graph")
@@ -238,8 +240,8 @@ def test_a_push_killed_mid_copy_never_shows_a_version_and_the_next_push_cleans_u
     def push():
         pushed = standard_artifacts.PushedModel()
         pushed.uri = str(tmp_path / f"pushed-{time.monotonic_ns()}")
-        AtomicPusherExecutor().Do({"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]},
-                                  properties)
+        AtomicPusherExecutor().Do({"infra_blessing": [model], "model_blessing": [blessing]},
+                                  {"pushed_model": [pushed]}, properties)
         return pushed
 
     def crash(*args, **kwargs):

@@ -135,6 +135,10 @@ def _gate_section(summary, outputs) -> list[str]:
     pushed = summary.pushed_path or "nothing (the served model is unchanged)"
     rows = [["Evaluator verdict", verdict], ["push gate", summary.gate_reason or "-"], ["pushed", pushed],
             ["compared with", summary.baseline or "-"]]
+    if summary.servable is not None:  # the servability gate (ServabilityCheck / InfraValidator)
+        from ops.pipeline.summary import servability_line
+
+        rows.insert(2, ["servability gate", servability_line(summary).split(": ", 1)[1]])
     if summary.already_present:
         rows.append(["push", "the model was already under the serving dir (an interrupted earlier push); recorded"])
     if summary.rolled_back:

@@ -4,6 +4,7 @@ TensorFlow is imported inside the functions: `transferline --help` imports the c
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -55,16 +56,19 @@ def _signature_defs(path: str) -> dict:
 
 
 def load(version: int, path: str) -> Model:
+    """Loads a version as TF Serving does: the SavedModel with the serve tag, then its warmup file replayed
+    (assets.extra/tf_serving_warmup_requests; components/warmup.py). A failing record fails the load
+    (WarmupFailed), so the version never becomes AVAILABLE; without the file the first request pays."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the graph holds)
 
-    saved = tf.saved_model.load(path)
+    from components import warmup
+
+    saved = tf.saved_model.load(path, tags=[tf.saved_model.SERVING])
     signatures = dict(saved.signatures)
     inputs = {name: {k: s.dtype.name for k, s in fn.structured_input_signature[1].items()}
               for name, fn in signatures.items()}
-    default = inputs.get("serving_default", {})
-    if default and set(default.values()) == {"string"}:  # warm up: the first call is slow, and a broken
-        signatures["serving_default"](**{n: tf.constant(["warm up"]) for n in default})  # model fails here
+    warmup.replay(path, signatures)
     return Model(version, signatures, inputs, _signature_defs(path), saved)
 
 
@@ -89,6 +93,8 @@ def run(fn, tensors: dict, chunk: int) -> dict:
     from tensorflow.core.lib.core import error_codes_pb2
 
     names = sorted(tensors)
+    specs = fn.structured_input_signature[1]
+    trusted = all(specs[k].shape.is_compatible_with(tensors[k].shape) for k in names if k in specs)
     n = {t.shape[0] if t.ndim else None for t in tensors.values()}
     batch = n.pop() if len(n) == 1 else None
     bounds = [(0, None)] if not batch else [(i, i + chunk) for i in range(0, batch, chunk)]
@@ -96,7 +102,8 @@ def run(fn, tensors: dict, chunk: int) -> dict:
     for lo, hi in bounds:
         flat = [tf.constant(tensors[k][lo:hi] if batch else tensors[k]) for k in names]
         try:
-            out = fn._call_flat(flat, fn.captured_inputs)
+            with contextlib.nullcontext() if trusted else _shapes_not_trusted():
+                out = fn._call_flat(flat, fn.captured_inputs)
         except tf.errors.OpError as e:
             code = error_codes_pb2.Code.Name(e.error_code)
             raise ApiError(HTTP_STATUS.get(code, 500), _op_message(e), code=code) from None
@@ -104,6 +111,37 @@ def run(fn, tensors: dict, chunk: int) -> dict:
     if len(parts) == 1:
         return parts[0]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+@contextlib.contextmanager
+def _shapes_not_trusted():
+    """This thread's function calls without Grappler. TF Serving feeds a tensor of another shape than the
+    signature declares to a Session, whose Grappler does not trust fed shapes, so the graph computes with the
+    real one; the eager runtime trusts the declared shape ([None]): its arithmetic optimizer dropped the
+    fine_tune model's reshape pair, and a [1, 2] tensor of texts then failed in the encoder (segment_ids[6] = 1
+    is out of range) where a Session answers two predictions. function_call_options is thread-local."""
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    saved = ctx.function_call_options
+    config = config_pb2.ConfigProto.FromString(saved.config_proto_serialized)
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+    ctx.function_call_options = context.FunctionCallOptions(saved.executor_type, config)
+    try:
+        yield
+    finally:
+        ctx.function_call_options = saved
+
+
+def unfetchable_output(signature_def: dict) -> str | None:
+    """The tensor TF Serving's Session cannot fetch, if any: Predict fetches every output by its TensorInfo
+    name (predict_util.cc:154-159), and a sparse (coo_sparse) or composite output has none; "" parses as
+    the tensor ":0", which the Session refuses before it runs (TF's graph_execution_state.cc
+    ValidateFeedAndFetchDevices; a TF1 Session on the pushed model's transform_features says so)."""
+    if any(not info.get("name") for info in signature_def.get("outputs", {}).values()):
+        return ":0"
+    return None
 
 
 def limit_texts(tensors: dict, limit: int, truncate: bool) -> int:
@@ -161,9 +199,10 @@ def predict(body: bytes, lookup, config, record=None, metrics=None) -> bytes:
     doc = rest_json.parse(body)
     signature = rest_tensors.signature_name(doc) or "serving_default"
     model: Model = lookup()
-    if signature not in model.inputs:
+    if signature not in model.signature_defs:  # every SignatureDef, __saved_model_init_op too (HRA:228-241)
         raise bad(f'Serving signature name: "{signature}" not found in signature def')
-    form, tensors = rest_tensors.request_tensors(doc, model.inputs[signature])
+    # the init op has no inputs: "Failed to get input map for signature: ..." (JT:612-616)
+    form, tensors = rest_tensors.request_tensors(doc, model.inputs.get(signature, {}))
     count = max((t.size for t in tensors.values()), default=0)
     if count > config.serve.max_instances:  # a deviation: TF Serving has no such limit
         raise bad(f"Request has {count} instances; this server answers at most {config.serve.max_instances} "
@@ -171,6 +210,8 @@ def predict(body: bytes, lookup, config, record=None, metrics=None) -> bytes:
                   "has no such limit). Send them in several requests.")
     cut = limit_texts(tensors, config.serve.max_text_chars or config.contract.max_text_chars,
                       config.serve.truncate_long_texts)
+    if (missing := unfetchable_output(model.signature_defs[signature])) is not None:
+        raise bad(f"Tensor {missing}, specified in either feed_devices or fetch_devices was not found in the Graph")
     started = time.monotonic()
     outputs = run(model.signatures[signature], tensors, config.serve.predict_chunk)
     if metrics is not None:
@@ -182,14 +223,18 @@ def predict(body: bytes, lookup, config, record=None, metrics=None) -> bytes:
 
 
 def classify_or_regress(verb: str, body: bytes, lookup) -> bytes:
-    """:classify / :regress: the body is parsed, the servable found, then TF Serving refuses this model's
-    signature for its number of inputs or outputs (the method-name check off, its default: classifier.cc:
-    179-193, regressor.cc:173-186). A signature they would accept: 501 here."""
-    rest_json.parse(body)
+    """:classify / :regress in TF Serving's order: the body (JSON, signature_name, 'context', 'examples': JT:765-806),
+    then the servable, the signature (classifier.cc:151-161, regressor.cc:146-155) and its number of inputs and
+    outputs (the method-name check off, its default: classifier.cc:176-193, regressor.cc:170-186). A signature
+    they would accept: 501 here."""
+    signature = rest_tensors.examples_request(rest_json.parse(body)) or "serving_default"
     model: Model = lookup()
-    if len(model.inputs["serving_default"]) != 1:
+    signature_def = model.signature_defs.get(signature)
+    if signature_def is None:
+        raise bad(f"No signature was found with the name: {signature}")
+    if len(signature_def.get("inputs", {})) != 1:
         raise bad("Expected one input Tensor.")
-    outputs = len(model.signatures["serving_default"].structured_outputs)
+    outputs = len(signature_def.get("outputs", {}))
     if verb == "classify" and outputs not in (1, 2):
         raise bad(f"Expected one or two output Tensors, found {outputs}")
     if verb == "regress" and outputs != 1:
