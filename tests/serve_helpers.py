@@ -68,6 +68,14 @@ def push(model_dir, serving_dir, version):
     os.rename(staging, os.path.join(serving_dir, str(version)))
 
 
+def serving_dir_with(model_dir, parent) -> str:
+    """<parent>/serving holding the model as version 1: a serving dir of a test's own."""
+    serving_dir = os.path.join(str(parent), "serving")
+    os.makedirs(serving_dir)
+    push(model_dir, serving_dir, 1)
+    return serving_dir
+
+
 def make_config(serving_dir, *overrides):
     return load_config(None, [f"paths.work_dir={os.path.dirname(serving_dir)}", f"paths.serving_dir={serving_dir}",
                                 "serve.poll_seconds=0.2", "serve.max_body_bytes=4096", "serve.max_instances=50", "serve.port=0",
@@ -101,9 +109,7 @@ def model_dir(slice_runs):
 @pytest.fixture(scope="module")
 def served(model_dir, tmp_path_factory):
     """A server on a serving dir of our own (version 1), which the tests may push to and roll back."""
-    serving_dir = str(tmp_path_factory.mktemp("serve") / "serving")
-    os.makedirs(serving_dir)
-    push(model_dir, serving_dir, 1)
+    serving_dir = serving_dir_with(model_dir, tmp_path_factory.mktemp("serve"))
     with running(make_config(serving_dir)) as (server, logs):
         yield SimpleNamespace(url=server.url, logs=logs, serving_dir=serving_dir, server=server)
 

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_cli
-from serve_helpers import (LABELS, OUTPUTS, PREDICT, TEXTS, as_rows, b64, make_config, model_dir, push,  # noqa: F401
-                           request, running, send, served, served_version, wait_for)
+from serve_helpers import (LABELS, OUTPUTS, PREDICT, TEXTS, as_rows, b64, make_config, model_dir,  # noqa: F401
+                           peak_rss_growth, push, request, running, send, served, served_version,
+                           serving_dir_with, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -133,36 +134,18 @@ def test_a_push_is_served_a_broken_version_skipped_a_rollback_followed(served, m
     assert any("serving version 1" in m and "was version 2" in m for m in served.logs)
 
 
-def rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 @pytest.mark.slow
 def test_max_instances_refused_and_just_under_it_memory_stays_bounded(model_dir, tmp_path):
     """Issue 20 item 3: before, ~120 KB RSS per instance (2,000 instances: ~240 MB). Run 64 at a time now."""
-    serving_dir = str(tmp_path / "serving")
-    os.makedirs(serving_dir)
-    push(model_dir, serving_dir, 1)
+    serving_dir = serving_dir_with(model_dir, tmp_path)
     config = make_config(serving_dir, "serve.max_body_bytes=1000000", "serve.max_instances=2000",
                          "serve.predict_chunk=64")
     texts = [f"question number {i} about things ?" for i in range(2000)]
     with running(config) as (server, _):
-        baseline, peak, done = rss_mb(), [0.0], threading.Event()
-
-        def sample():
-            while not done.wait(0.02):
-                peak[0] = max(peak[0], rss_mb())
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
-            status, _, raw = send(server.url, "POST", PREDICT, json.dumps({"instances": texts}).encode(), timeout=300)
-        finally:
-            done.set()
-            sampler.join()
+        (status, _, raw), growth = peak_rss_growth(
+            lambda: send(server.url, "POST", PREDICT, json.dumps({"instances": texts}).encode(), timeout=300))
         assert status == 200 and len(json.loads(raw)["predictions"]) == 2000
-        assert peak[0] - baseline < 150, f"RSS grew {peak[0] - baseline:.0f} MB for 2,000 instances"
+        assert growth < 150, f"RSS grew {growth:.0f} MB for 2,000 instances"
         status, _, raw = send(server.url, "POST", PREDICT, json.dumps({"instances": texts + ["one"]}).encode())
         assert status == 400 and json.loads(raw)["error"].startswith("Request has 2001 instances; this server "
                                                                      "answers at most 2000 per request")

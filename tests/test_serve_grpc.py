@@ -14,7 +14,8 @@ from google.protobuf import json_format
 from ops.cli import build_parser
 from ops.serving.serve import ModelServer, PortInUse
 from pipelines.config_loading import load_config
-from serve_helpers import PREDICT, TEXTS, make_config, model_dir, push, request, running  # noqa: F401
+from serve_helpers import (PREDICT, TEXTS, make_config, model_dir, request, running,  # noqa: F401
+                           serving_dir_with)
 
 NAME = "transferline"
 INVALID, NOT_FOUND, FAILED, UNIMPLEMENTED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
@@ -221,9 +222,7 @@ def _floats():
 @pytest.fixture(scope="module")
 def both(model_dir, tmp_path_factory):
     """One server, REST and gRPC, on version 1 of the slice model."""
-    serving_dir = str(tmp_path_factory.mktemp("grpc") / "serving")
-    os.makedirs(serving_dir)
-    push(model_dir, serving_dir, 1)
+    serving_dir = serving_dir_with(model_dir, tmp_path_factory.mktemp("grpc"))
     with running(make_config(serving_dir, "serve.grpc_port=0", "serve.max_body_bytes=1000000",
                              "serve.max_instances=1000", "serve.monitoring=true")) as (server, logs):
         yield types.SimpleNamespace(url=server.url, rpc=stubs(server.grpc_port), server=server, logs=logs,

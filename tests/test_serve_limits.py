@@ -12,8 +12,8 @@ import pytest
 
 from ops.serving.loaded_model import limit_texts
 from ops.serving.rest.body import ApiError, parse
-from serve_helpers import (PREDICT, all_at_once, make_config, model_dir, peak_rss_growth, push,  # noqa: F401
-                           running, send)
+from serve_helpers import (PREDICT, all_at_once, make_config, model_dir, peak_rss_growth,  # noqa: F401
+                           running, send, serving_dir_with)
 
 TOO_BIG = "JSON Parse error: Number too big to be stored in double. at offset: 15"  # rapidjson 1.1.0 en.h
 PYTHON_TEXT = ("Traceback", "Error:", "Exception", "line ", ".py", "int(", "ValueError", "KeyError")
@@ -65,9 +65,7 @@ def test_a_tf_examples_text_feature_is_cut_and_other_bytes_left_to_the_model():
 @pytest.fixture(scope="module")
 def server(model_dir, tmp_path_factory):
     """The default [serve] limits (4 MiB bodies, contract.max_text_chars = 1,000), serving version 1."""
-    serving_dir = str(tmp_path_factory.mktemp("limits") / "serving")
-    os.makedirs(serving_dir)
-    push(model_dir, serving_dir, 1)
+    serving_dir = serving_dir_with(model_dir, tmp_path_factory.mktemp("limits"))
     with running(make_config(serving_dir, "serve.max_body_bytes=4194304", "serve.max_instances=10000")) as (s, logs):
         yield types.SimpleNamespace(url=s.url, logs=logs, app=s)
 

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ops.cli import build_parser
 from ops.serving.metrics import PATH, Metrics
 from serve_helpers import (PREDICT, make_config, model_dir, push, running, send, served_version,  # noqa: F401
-                           wait_for)
+                           serving_dir_with, wait_for)
 
 
 def samples(page: str) -> dict:
@@ -56,9 +56,7 @@ def test_the_flag_and_the_knob():
 
 @pytest.fixture(scope="module")
 def monitored(model_dir, tmp_path_factory):
-    serving_dir = str(tmp_path_factory.mktemp("metrics") / "serving")
-    os.makedirs(serving_dir)
-    push(model_dir, serving_dir, 1)
+    serving_dir = serving_dir_with(model_dir, tmp_path_factory.mktemp("metrics"))
     with running(make_config(serving_dir, "serve.monitoring=true", "serve.max_body_bytes=100000")) as (s, logs):
         yield types.SimpleNamespace(url=s.url, logs=logs, app=s, serving_dir=serving_dir)
 
