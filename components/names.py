@@ -178,6 +178,10 @@ MODEL_CARD_HTML = os.path.join("assets.extra", "model_card.html")
 STAGING_PREFIX = ".staging-"       # a push in progress: <serving_dir>/.staging-<version>/
 ROLLED_BACK_DIR = ".rolled-back"   # versions moved aside by a rollback: <serving_dir>/.rolled-back/<v>-<time>/
 PROVENANCE = os.path.join("assets.extra", "transferline.json")  # in each pushed version; TF Serving ignores it
+# rollout.mode = canary: TF Serving's ModelServerConfig for the serving dir (--model_config_file), kept by the
+# Pusher, `promote` and `rollback`: the versions served and their labels (components/rollout.py).
+ROLLOUT_CONFIG = "models.config"
+STABLE_LABEL, CANARY_LABEL = "stable", "canary"
 
 # ----------------------------------------------------------------------------------------- the data dir
 # A span folder, data_dir/span-N/, holds CSV files and, once a drift was accepted, this record (not a CSV:

@@ -352,6 +352,40 @@ class ActiveConfig:
     # Where the study's JSON and PNG go ('' = <work_dir>/study).
     out_dir: str = path()
 
+ROLLOUT_MODES = ("replace", "canary")  # rollout.mode's values (components/rollout.py)
+
+
+@dataclass
+class RolloutConfig:
+    """How a blessed model reaches traffic: at once, or as a canary tried on live traffic first (README, "Canary")."""
+    # replace: the pushed version is served at once (TF Serving's latest-version policy). canary: it lands beside
+    # the served one; the Pusher keeps <serving_dir>/models.config (TF Serving's ModelServerConfig: both versions,
+    # labels stable and canary) and `transferline promote` or `rollback` ends the trial.
+    mode: str = "replace"  # one of ROLLOUT_MODES
+    # `serve` in canary mode answers from stable and scores each request with the canary off the request path:
+    # at most this many requests wait for it (beyond: not shadowed, counted as dropped).
+    shadow_queue: int = 1000
+    # `transferline canary` verdict (exit 6 = fails, 7 = too little traffic, as `monitor`): over the window,
+    # at least min_requests shadowed instances,
+    min_requests: int = 100
+    # top-class agreement of canary with stable at least this,
+    min_agreement: float = 0.8
+    # no class's predicted share moved by more than this (canary minus stable, absolute),
+    max_class_shift: float = 0.1
+    # mean top score not lower than stable's by more than this,
+    max_confidence_drop: float = 0.05
+    # canary's median scoring time at most this many times stable's,
+    max_latency_ratio: float = 2.0
+    # and where labels have arrived for shadowed texts (later spans), canary accuracy not below stable's by more
+    # than this (needs at least min_labelled of them; fewer: not judged).
+    max_accuracy_drop: float = 0.0
+    min_labelled: int = 30
+    # The scheduled retrain (`transferline retrain` in canary mode): a canary that has had at least this many
+    # hours of traffic and passes is promoted, one that fails is dropped, before the run (0 = never automatic).
+    promote_after_hours: float = 24.0
+    # Where each verdict's JSON goes ('' = <work_dir>/canary).
+    out_dir: str = path()
+
 
 @dataclass
 class Config:
@@ -371,12 +405,13 @@ class Config:
     request_log: RequestLogConfig = field(default_factory=RequestLogConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     active: ActiveConfig = field(default_factory=ActiveConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
 
     @property
     def work(self) -> WorkDir:
         """The work dir's layout (pipelines/work_dir.py), with this config's overrides."""
         return WorkDir(self.paths.work_dir, self.paths.serving_dir, self.paths.pipeline_root, self.request_log.dir,
-                       self.monitor.out_dir, self.study.out_dir, self.active.out_dir)
+                       self.monitor.out_dir, self.study.out_dir, self.active.out_dir, self.rollout.out_dir)
 
     @property
     def serving_dir(self) -> str:

@@ -15,7 +15,7 @@ except ImportError:  # Python 3.10: the TFX 1.16 image (kubeflow/Dockerfile)
 from components.errors import ConfigError
 from components.modes import TRAINER_MODES
 from pipelines import beam_args
-from pipelines.config import ACTIVE_STRATEGIES, Config
+from pipelines.config import ACTIVE_STRATEGIES, ROLLOUT_MODES, Config
 
 
 def _coerce(value: typing.Any, typ: typing.Any, name: str) -> typing.Any:
@@ -167,6 +167,13 @@ def validate(config: Config) -> None:
         (0.0 < config.active.near_duplicate <= 1.0, "active.near_duplicate must be within (0, 1] (1 = exact only)"),
         (min(config.active.pool_factor, config.active.start, config.active.step, config.active.rounds,
              config.active.seeds) > 0, "active.pool_factor, start, step, rounds and seeds must be > 0"),
+        (config.rollout.mode in ROLLOUT_MODES, f"rollout.mode must be one of {', '.join(ROLLOUT_MODES)}"),
+        (min(config.rollout.shadow_queue, config.rollout.min_requests, config.rollout.min_labelled) > 0,
+         "rollout.shadow_queue, min_requests and min_labelled must be > 0"),
+        (0.0 <= config.rollout.min_agreement <= 1.0 and 0.0 <= config.rollout.max_class_shift <= 1.0,
+         "rollout.min_agreement and rollout.max_class_shift must be within [0, 1]"),
+        (config.rollout.max_latency_ratio > 0 and config.rollout.promote_after_hours >= 0,
+         "rollout.max_latency_ratio must be > 0 and rollout.promote_after_hours >= 0"),
     ]
     for ok, message in checks:
         if not ok:

@@ -8,6 +8,7 @@
     <work_dir>/logs/                  one file per run: what TF, TFX and Beam printed
     <work_dir>/requests/              the request log `serve` writes (request_log.dir overrides)
     <work_dir>/monitor/<time>/        each `monitor` check (monitor.out_dir overrides)
+    <work_dir>/canary/<time>/         each `canary` verdict (rollout.out_dir overrides)
     <work_dir>/study/                 `study labels | active` (study.out_dir, active.out_dir override)
     <work_dir>/to-label/              `label-next`'s CSV files of texts to label
     <work_dir>/kubeflow/pipeline.yaml `transferline compile`'s default output (`make ir` writes kubeflow/)
@@ -29,10 +30,12 @@ class WorkDir:
     monitor_dir: str = ""    # monitor.out_dir ('' = <root>/monitor)
     study_dir: str = ""      # study.out_dir ('' = <root>/study)
     active_dir: str = ""     # active.out_dir ('' = <root>/study)
+    canary_dir: str = ""     # rollout.out_dir ('' = <root>/canary)
 
     def __post_init__(self):
         defaults = {"serving_dir": "serving", "pipeline_root": "pipeline_root", "requests_dir": "requests",
-                    "monitor_dir": "monitor", "study_dir": "study", "active_dir": "study"}
+                    "monitor_dir": "monitor", "study_dir": "study", "active_dir": "study",
+                    "canary_dir": "canary"}
         for field, folder in defaults.items():
             if not getattr(self, field):
                 object.__setattr__(self, field, os.path.join(self.root, folder))
