@@ -9,6 +9,8 @@
   P5  scaling: first-run wall time at 100k and 200k rows / at 25k (bench/corpus.py: TREC recombined; the
       same trainer.mode as P1)
   P6  peak RSS of the largest process at 200k rows / at 25k
+  P7  first run at 200k rows (wall) / the encoder's own time on those texts (at its direct rate, P3's sample);
+      with the gate accuracy and the Trainer's time at each size: quality must not drop as N grows
 Every pipeline run is profiled by phase (bench/profile.py): wall s, CPU s and peak RSS per component.
 Peak RSS of a run: its largest single process (the runner or a Beam worker), measured by a small launcher so
 the bench's own size does not leak into it. Ratios are what to compare across commits: the machine is shared

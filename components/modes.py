@@ -7,6 +7,8 @@ from __future__ import annotations
 
 AUTO, HEAD, WIDE_DEEP, FINE_TUNE = "auto", "head", "wide_deep", "fine_tune"
 TRAINER_MODES = (AUTO, HEAD, WIDE_DEEP, FINE_TUNE)
+# Transform's custom_config keys: whether it makes the wide features, the raw text (transform_features below).
+TRANSFORM_WIDE, TRANSFORM_RAW_TEXT = "wide_features", "raw_text"
 
 
 def choose_mode(mode: str, n_train: int, hp: dict) -> tuple[str, str]:
@@ -22,6 +24,28 @@ def choose_mode(mode: str, n_train: int, hp: dict) -> tuple[str, str]:
         return WIDE_DEEP, f"auto: {n_train} training examples >= {wide} (trainer.auto_wide_deep_min_examples)"
     return HEAD, (f"auto: {n_train} training examples, fewer than {min(fine, wide)} "
                   f"(trainer.auto_fine_tune_min_examples / auto_wide_deep_min_examples)")
+
+
+def reachable_modes(mode: str, hp: dict) -> set[str]:
+    """Every mode run_fn can end up training under trainer.mode `mode` and these thresholds, whatever the data
+    (choose_mode, then skip_phase2, which turns fine_tune into head): what Transform must make features for."""
+    if mode not in TRAINER_MODES:
+        raise ValueError(f"unknown trainer mode {mode!r}")
+    if mode == HEAD or mode == WIDE_DEEP:
+        return {mode}
+    if mode == FINE_TUNE:
+        return {FINE_TUNE, HEAD}
+    fine, wide = hp["auto_fine_tune_min_examples"], hp["auto_wide_deep_min_examples"]
+    # auto: fine_tune from `fine` examples on (always reachable), wide_deep only in [wide, fine).
+    return {FINE_TUNE, HEAD} | ({WIDE_DEEP} if wide < fine else set())
+
+
+def transform_features(mode: str, hp: dict) -> dict:
+    """Transform's custom_config for what it writes beyond the embedding: the TF-IDF n-grams (their vocabulary
+    and document frequencies are two more passes over the data) and the raw text (phase 2's input), each only
+    when a reachable mode reads it."""
+    reachable = reachable_modes(mode, hp)
+    return {TRANSFORM_WIDE: WIDE_DEEP in reachable, TRANSFORM_RAW_TEXT: FINE_TUNE in reachable}
 
 
 def skip_phase2(mode: str, why: str, n_eval: int, min_eval_rows: int) -> tuple[str, str]:

@@ -128,6 +128,8 @@ PUSHED = "pushed"                      # Pusher (TFX's own names)
 PUSHED_DESTINATION = "pushed_destination"
 PUSHED_VERSION = "pushed_version"
 ALREADY_PRESENT = "already_present"    # Pusher: 1 = the model was found already under the serving dir
+PUSHED_AS = "pushed_as"                # Pusher: "stable" (served at once) or "canary" (rollout.mode = canary)
+REPLACED_CANARY = "replaced_canary"    # Pusher: the canary still on trial that this push set aside (0: none)
 INTERRUPTED = "interrupted"            # an execution whose process died while it ran (pipelines/runs.py)
 
 # ----------------------------------------------------------------------------------------- the push gate

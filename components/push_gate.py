@@ -1,4 +1,5 @@
-"""PushGate: lets the Pusher push only a model the Evaluator blessed against what is served *now*."""
+"""PushGate: lets the Pusher push only a model the Evaluator blessed against what is served *now* (the stable
+version: components/rollout.py; a canary on trial is never the baseline)."""
 import os
 
 from tfx import v1 as tfx
@@ -10,7 +11,8 @@ from components.gate_rules import decide, training_fingerprint
 from components.names import (ACCURACY_METRIC, BASELINE_SOURCE, BASELINE_VERSION, BLESSED, CLASS_CHANGE, CANDIDATE_ACCURACY, DATA_FINGERPRINT,
                               EVALUATION_URI, MAJORITY_ACCURACY, REASON, REFERENCE_EXAMPLES, REFERENCE_MARGIN,
                               SERVED_VERSION, SPANS, TFIDF_ACCURACY, TRAINING_FINGERPRINT, GateReason)
-from components.serving_dir import model_fingerprint, provenance, rolled_back_provenance, served_versions
+from components.rollout import read as rollout_state
+from components.serving_dir import model_fingerprint, provenance, rolled_back_provenance
 
 
 def evaluated_accuracy(evaluation_uri: str) -> float:
@@ -42,8 +44,7 @@ def PushGate(
     blessed = bool(blessing.get_int_custom_property(BLESSED))
     accuracy = evaluated_accuracy(evaluation.uri) if blessed else 0.0
     measured = {name: references.get_float_custom_property(name) for name in (MAJORITY_ACCURACY, TFIDF_ACCURACY)}
-    versions = served_versions(serving_dir)
-    served_now = versions[-1] if versions else 0
+    served_now = rollout_state(serving_dir).stable or 0  # stable: a canary on trial is not "the served model"
     served_dir = os.path.join(serving_dir, str(served_now))
     compared_with = baseline.get_int_custom_property(BASELINE_VERSION)
     training = training_fingerprint(examples.get_string_custom_property(DATA_FINGERPRINT), config_fingerprint)

@@ -11,14 +11,18 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components import model_card
+from components import model_card, rollout
 from components.names import (ALREADY_PRESENT, BASELINE_VERSION, CLASS_CHANGE, EVALUATION_URI, MAJORITY_ACCURACY,
-                              MODEL_CARD, MODEL_CARD_HTML, MODEL_INFO, MODEL_TRAINING, PROVENANCE,
-                              REFERENCE_EXAMPLES, REFERENCE_MARGIN, SPANS, STAGING_PREFIX, TFIDF_ACCURACY,
-                              TRAINING_FINGERPRINT)
+                              MODEL_CARD, MODEL_CARD_HTML, MODEL_INFO, MODEL_TRAINING, PROVENANCE, PUSHED_AS,
+                              REFERENCE_EXAMPLES, REFERENCE_MARGIN, REPLACED_CANARY, SPANS, STAGING_PREFIX,
+                              TFIDF_ACCURACY, TRAINING_FINGERPRINT)
 from components.serving_dir import model_classes, model_fingerprint, provenance, served_versions
 
-MAX_TEXT_CHARS = "max_text_chars"  # the Pusher's custom_config key: contract.max_text_chars, for the model card
+# The Pusher's custom_config keys: contract.max_text_chars, for the model card; rollout.mode and the TF Serving
+# model name (serve.model_name), for the serving dir's model config (components/rollout.py).
+MAX_TEXT_CHARS = "max_text_chars"
+ROLLOUT_MODE = "rollout_mode"
+MODEL_NAME = "model_name"
 
 
 def _json(path: str) -> dict:
@@ -74,6 +78,11 @@ class AtomicPusherExecutor(pusher_executor.Executor):
     It pushes only what the servability gate blessed (components/servability.py; InfraValidator on
     Kubeflow): the model from the InfraBlessing, with its TF Serving warmup file.
 
+    rollout.mode = canary (custom_config ROLLOUT_MODE): once the version is in place, the serving dir's model
+    config names it canary beside stable (the first version: stable); components/rollout.py `after_push`. In
+    replace mode a config left by an earlier canary mode is rewritten to serve the new version alone. The
+    PushedModel records which (PUSHED_AS) and any canary still on trial it set aside (REPLACED_CANARY).
+
     Each version it writes carries its model card (assets.extra/model_card.json and .html;
     components/model_card.py), written into the staging folder, so it appears with the version.
     """
@@ -95,9 +104,11 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         base = destination.filesystem.base_directory
         fileio.makedirs(base)
+        custom = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
         existing = already_pushed(base, model_path)
         if existing:
             pushed.set_int_custom_property(ALREADY_PRESENT, 1)
+            _roll_out(base, int(existing), custom, pushed, placed_now=False)
             self._MarkPushed(pushed, pushed_destination=os.path.join(base, existing), pushed_version=existing)
             return
         for name in fileio.listdir(base):
@@ -111,7 +122,6 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         gate = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_BLESSING_KEY])
         fileio.makedirs(os.path.dirname(os.path.join(staging, PROVENANCE)))
         pipeline = self._context.pipeline_info if self._context else None
-        custom = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
         try:  # what the model is, for people; a card that cannot be made must not keep a blessed model back
             card = card_for(model_path, gate, name=pipeline.id if pipeline else "transferline", version=version,
                             date=time.strftime("%Y-%m-%d"), path=final, max_text_chars=custom.get(MAX_TEXT_CHARS, 0))
@@ -128,5 +138,23 @@ class AtomicPusherExecutor(pusher_executor.Executor):
                                 TRAINING_FINGERPRINT: gate.get_string_custom_property(TRAINING_FINGERPRINT),
                                 "compared_with_version": gate.get_int_custom_property(BASELINE_VERSION)}))
         io_utils.copy_file(os.path.join(model_path, "saved_model.pb"), os.path.join(staging, "saved_model.pb"))
-        fileio.rename(staging, final)  # the last step: the version appears whole
+        if custom.get(ROLLOUT_MODE) == "canary":
+            rollout.pin(base, custom.get(MODEL_NAME, "transferline"))  # the new version is not stable by being highest
+        fileio.rename(staging, final)  # the version appears whole (replace mode: served from now on)
+        _roll_out(base, int(version), custom, pushed, placed_now=True)  # canary mode: the model config names it
         self._MarkPushed(pushed, pushed_destination=final, pushed_version=version)
+
+
+def _roll_out(base: str, version: int, custom: dict, pushed, placed_now: bool) -> None:
+    """Applies rollout.after_push for ``version`` and records it. ``placed_now``: this push renamed it into
+    place (else it was found there: it may already be served, and is taken as the serving dir says)."""
+    mode = custom.get(ROLLOUT_MODE, "replace")
+    now = rollout.before_push(base, version) if placed_now else rollout.read(base)
+    change = rollout.after_push(now, version, mode)
+    rollout.apply(base, custom.get(MODEL_NAME, "transferline"), change)
+    canary = change.canary == version if change else (mode == "canary" and now.canary == version)
+    pushed.set_string_custom_property(PUSHED_AS, "canary" if canary else "stable")
+    pushed.set_int_custom_property(REPLACED_CANARY, (change.aside[0] if change and change.aside else 0))
+    if change:
+        logging.info("rollout (%s): version %s pushed as %s; model config %s", mode, version,
+                     "canary" if canary else "stable", change)

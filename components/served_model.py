@@ -1,8 +1,8 @@
 """The served model as the Trainer's warm start and the Evaluator's baseline. No Resolver.
 
 Open-source Kubeflow cannot run TFX Resolver nodes, so the served model comes from the push destination
-itself. ServedModel (before the Trainer) copies the newest complete version under
-``<serving_dir>/<version>/`` into its Model artifact, in the layout the Trainer's base_model and the
+itself. ServedModel (before the Trainer) copies the served version under ``<serving_dir>/<version>/`` (the
+highest, or the model config's `stable`: components/rollout.py) into its Model artifact, in the layout the Trainer's base_model and the
 Evaluator read (``<uri>/Format-Serving``); when nothing is served yet it holds no model. The Trainer
 warm-starts from it; ServedModelBaseline (after the Trainer) gives the Evaluator that same model, or, on
 the first run, the candidate itself: the Evaluator then compares the candidate with itself, the
@@ -18,7 +18,8 @@ from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from components.names import BASELINE_PATH, BASELINE_SOURCE, BASELINE_VERSION, CLASS_CHANGE
-from components.serving_dir import class_change, model_classes, served_versions
+from components.rollout import read as rollout_state
+from components.serving_dir import class_change, model_classes
 
 
 @component
@@ -26,14 +27,14 @@ def ServedModel(
         examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
         model: tfx.dsl.components.OutputArtifact[standard_artifacts.Model],
         serving_dir: tfx.dsl.components.Parameter[str]):
-    """Copies the newest served version into `model` (nothing when no model is served yet).
+    """Copies the served (stable) version into `model` (nothing when no model is served yet).
 
     Keyed on the examples: new data takes a fresh copy of what is served now, to warm-start from and
     compare with; a re-run on unchanged data stays fully cached.
     """
-    versions = served_versions(serving_dir)
-    if versions:
-        _copy_served(serving_dir, versions[-1], model)
+    stable = rollout_state(serving_dir).stable  # not a canary on trial (rollout.mode = canary)
+    if stable:
+        _copy_served(serving_dir, stable, model)
     else:
         model.set_string_custom_property(BASELINE_SOURCE, "none")
         model.set_int_custom_property(BASELINE_VERSION, 0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -29,8 +30,9 @@ from tfx_bsl.public import tfxio
 
 from components import model as models
 from components import names
+from components import train_data
 from components.epoch_progress import EpochProgress
-from components.modes import FINE_TUNE, choose_mode, keep_phase2, skip_phase2
+from components.modes import FINE_TUNE, WIDE_DEEP, choose_mode, keep_phase2, skip_phase2
 
 TRAINER_CONFIG = "trainer"  # the custom_config key holding the whole [trainer] section (pipelines/config.py)
 ENCODER_HANDLE = "encoder_handle"  # the custom_config key of the resolved encoder handle
@@ -80,7 +82,8 @@ def training_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def _dataset(fn_args, files, tft_output, batch_size, shuffle, seed, keys):
+def _text_dataset(fn_args, files, tft_output, batch_size, shuffle, seed, keys):
+    """Phase 2's input: TFX's reader (phase 1's: components/train_data.py)."""
     dataset = fn_args.data_accessor.tf_dataset_factory(
         files,
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=names.LABEL_ID,
@@ -97,13 +100,14 @@ def _epoch_log(phase):
         "%s epoch %d: %s", phase, epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())))
 
 
-def _fit(model, train, evaluation, epochs, patience, callbacks, phase, title):
+def _fit(model, train, evaluation, epochs, patience, callbacks, phase, title, steps_per_epoch=None):
     # `title` names the phase in the progress lines the terminal shows (components/epoch_progress.py).
+    # steps_per_epoch: an "epoch" of that many batches of an endless `train` (phase 1: eval_every_examples).
     stop = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    history = model.fit(train, validation_data=evaluation, epochs=epochs, verbose=0,
+    history = model.fit(train, validation_data=evaluation, epochs=epochs, verbose=0, steps_per_epoch=steps_per_epoch,
                         callbacks=[stop, _epoch_log(phase), EpochProgress(title, epochs), *callbacks]).history
     best = int(np.argmin(history["val_loss"]))
-    return {"epochs": len(history["val_loss"]), "best_epoch": best + 1,
+    return {"epochs": len(history["val_loss"]), "best_epoch": best + 1, "steps_per_epoch": steps_per_epoch,
             "eval_accuracy_best_epoch": float(history["val_accuracy"][best]),
             # Keras' per-epoch figures (loss, accuracy, val_loss, val_accuracy): the report's training curves.
             "history": {k: [float(v) for v in values] for k, values in history.items()}}
@@ -119,11 +123,35 @@ def _write(fn_args, filename, data: bytes) -> None:
         f.write(data)
 
 
-def count_examples(files) -> int:
-    """Training examples in the transformed TFRecord files (gzipped, as TFX writes them)."""
-    return int(sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(files) if isinstance(files, str) else
-                                                      [f for p in files for f in tf.io.gfile.glob(p)],
-                                                      compression_type="GZIP")))
+def phase1_data(fn_args, spec, keys, hp, batch_size, n_train, n_eval, train_bytes, cache_dir):
+    """(train, eval, steps per epoch, where each is cached) for phase 1 (components/train_data.py): `keys`
+    and the label, parsed with `spec` (train_data.feature_spec).
+
+    An epoch is a pass over the training data, or eval_every_examples rows of it when there are more: early
+    stopping then counts evaluations, and a large dataset needs a fraction of a pass per evaluation, not
+    20+ whole passes. Both splits are cached (eval is read at every evaluation)."""
+    per_row = train_data.row_bytes(spec, train_bytes / max(n_train, 1))
+    max_mb = hp["cache_in_memory_max_mb"]
+    caches = [train_data.cache_target(n_train + n_eval, per_row, max_mb, cache_dir, name) for name in ("train", "eval")]
+    per_epoch = min(n_train, hp["eval_every_examples"]) if hp["eval_every_examples"] else n_train
+    steps = max(1, -(-per_epoch // batch_size))
+    train = train_data.dataset(fn_args.train_files, spec, keys, batch_size, caches[0], shuffle=True,
+                               seed=hp["seed"], repeat=True)
+    # Evaluation: a larger batch (the figures do not depend on it; Keras weighs each batch by its size).
+    evaluation = train_data.dataset(fn_args.eval_files, spec, keys, max(batch_size, train_data.PARSE_BATCH),
+                                    caches[1])
+    return train, evaluation, steps, {"cache": "disk" if caches[0] else "memory", "bytes_per_row": per_row,
+                                      "examples_per_epoch": per_epoch}
+
+
+def _cache_dir(fn_args) -> tempfile.TemporaryDirectory:
+    """A local folder for the disk cache: under fn_args.working_dir when that is local, else (TFX's Trainer
+    leaves it unset; a gs:// one would put every cached read on the network) the system's temporary folder."""
+    working = getattr(fn_args, "working_dir", None)
+    parent = working if working and "://" not in working else None
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix="trainer-cache-", dir=parent)
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -134,19 +162,26 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     class_names = [v.decode() for v in tft_output.vocabulary_by_name(names.LABEL_VOCAB)]
     embedding_dim = tft_output.transformed_feature_spec()[names.EMBEDDING].shape[-1]
-    ngram_vocab = tft_output.vocabulary_size_by_name(names.NGRAM_VOCAB) + 1  # + the out-of-vocabulary bucket
-    n_train = count_examples(fn_args.train_files)
-    n_eval = count_examples(fn_args.eval_files)
+    n_train, train_bytes = train_data.count_records(fn_args.train_files)
+    n_eval, _ = train_data.count_records(fn_args.eval_files)
     mode, why = skip_phase2(*choose_mode(hp["mode"], n_train, hp), n_eval, fn_args.custom_config.get(MIN_EVAL_ROWS, 0))
     record = {"mode": mode, "why": why, "n_train": n_train, "n_eval": n_eval}
     logging.info("Trainer mode %s (%s)", mode, why)
+    keys = models.input_keys("head" if mode == FINE_TUNE else mode)
+    # Raises, saying why, when Transform made no features for this mode (components/modes.py transform_features);
+    # the n-gram vocabulary exists only where it made the wide features.
+    spec = train_data.feature_spec(tft_output.transformed_feature_spec(), keys)
+    if mode == FINE_TUNE:  # phase 2 reads the raw text
+        train_data.feature_spec(tft_output.transformed_feature_spec(), [names.RAW_TEXT])
+    ngram_vocab = tft_output.vocabulary_size_by_name(names.NGRAM_VOCAB) + 1 if mode == WIDE_DEEP else 1  # + OOV
 
     strategy = training_strategy()
     replicas = strategy.num_replicas_in_sync
-    keys = models.input_keys("head" if mode == FINE_TUNE else mode)
-    train = _dataset(fn_args, fn_args.train_files, tft_output, hp["batch_size"] * replicas, True, hp["seed"], keys)
-    evaluation = _dataset(fn_args, fn_args.eval_files, tft_output, hp["batch_size"] * replicas, False, hp["seed"],
-                          keys)
+    # Phase 1's parsed rows, when they do not fit in memory; deleted at the end (or, on an error, when
+    # the object is collected: TemporaryDirectory's finalizer).
+    cache_dir = _cache_dir(fn_args)
+    train, evaluation, steps, record["input"] = phase1_data(fn_args, spec, keys, hp, hp["batch_size"] * replicas,
+                                                            n_train, n_eval, train_bytes, cache_dir.name)
     with strategy.scope():
         model = models.build_model("head" if mode == FINE_TUNE else mode, embedding_dim, len(class_names),
                                    ngram_vocab, hp)
@@ -160,13 +195,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     board = tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)
     record["phase1"] = _fit(model, train, evaluation, hp["max_epochs"], hp["early_stopping_patience"], [board],
-                            "phase 1", f"phase 1 ({'head' if mode == FINE_TUNE else mode})")
+                            "phase 1", f"phase 1 ({'head' if mode == FINE_TUNE else mode})", steps)
     if mode == FINE_TUNE:
         text_batch = hp["fine_tune_batch_size"] * replicas
-        train_text = _dataset(fn_args, fn_args.train_files, tft_output, text_batch, True, hp["seed"],
-                              [names.RAW_TEXT])
-        eval_text = _dataset(fn_args, fn_args.eval_files, tft_output, text_batch, False, hp["seed"],
-                             [names.RAW_TEXT])
+        del train, evaluation  # phase 1's cache: not held through phase 2
+        train_text = _text_dataset(fn_args, fn_args.train_files, tft_output, text_batch, True, hp["seed"],
+                                   [names.RAW_TEXT])
+        eval_text = _text_dataset(fn_args, fn_args.eval_files, tft_output, text_batch, False, hp["seed"],
+                                  [names.RAW_TEXT])
         with strategy.scope():
             model = models.build_fine_tune(model, handle, hp)
         # Phase 1 measured as phase 2 will be: the same model, its encoder as phase 1 saw it (the handle's).
@@ -191,3 +227,4 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     # A copy in the model itself: the Pusher's model card reads it (the model_run is not the Pusher's input).
     with tf.io.gfile.GFile(os.path.join(fn_args.serving_model_dir, names.MODEL_TRAINING), "w") as f:
         f.write(json.dumps(record, indent=1))
+    cache_dir.cleanup()

@@ -3,12 +3,16 @@
 Runs in tf.Transform, so the very same graph (encoder, n-gram vocabulary and IDF weights included) is
 exported and applied at serving time: nothing differs between training and serving. The raw text passes
 through too, for the Trainer's fine_tune mode (the encoder inside the model, components/model.py).
+Each extra is made only when a mode that reads it can be trained (components/modes.py transform_features):
+the n-grams' vocabulary and document frequencies are two more passes over the data, and both extras are
+written for every row.
 """
 import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_transform as tft
 
 from components import names
+from components.modes import TRANSFORM_RAW_TEXT, TRANSFORM_WIDE
 
 _ENCODERS = {}  # handle -> the loaded encoder, for this process
 
@@ -41,6 +45,8 @@ def preprocessing_fn(inputs, custom_config):
     custom_config["encoder_handle"]: a resolved encoder handle (SavedModel dir or TF-Hub URL).
     custom_config["label_names"]: every class of the curated schema's label domain.
     custom_config["ngram_max"], ["ngram_vocab_size"]: the wide features (pipelines/config.py [transform]).
+    custom_config["wide_features"], ["raw_text"]: whether to make the wide features, the raw text (default:
+    both; components/modes.py transform_features).
     """
     import tensorflow_text  # noqa: F401  (registers SentencePiece ops in every Beam worker)
 
@@ -52,12 +58,11 @@ def preprocessing_fn(inputs, custom_config):
     # windowed span may miss a rare class): the head always has one output per class.
     classes = tf.constant(custom_config["label_names"])
     vocabulary = tft.vocabulary(tf.concat([label, classes], axis=0), vocab_filename=names.LABEL_VOCAB)
-    ngram_ids, ngram_weights = ngram_tfidf(text, custom_config["ngram_max"], custom_config["ngram_vocab_size"])
     # At serving time requests carry no label: the exported graph prunes LABEL_ID then.
-    return {
-        names.EMBEDDING: encoder(text),
-        names.NGRAM_IDS: ngram_ids,
-        names.NGRAM_WEIGHTS: ngram_weights,
-        names.RAW_TEXT: text,
-        names.LABEL_ID: tft.apply_vocabulary(label, vocabulary),
-    }
+    out = {names.EMBEDDING: encoder(text), names.LABEL_ID: tft.apply_vocabulary(label, vocabulary)}
+    if custom_config.get(TRANSFORM_WIDE, True):
+        out[names.NGRAM_IDS], out[names.NGRAM_WEIGHTS] = ngram_tfidf(text, custom_config["ngram_max"],
+                                                                     custom_config["ngram_vocab_size"])
+    if custom_config.get(TRANSFORM_RAW_TEXT, True):
+        out[names.RAW_TEXT] = text
+    return out

@@ -22,15 +22,16 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 # Only light modules at import time: TFX takes ~10 s to import, and `--help` should not wait for it.
 from components.errors import Busy, DataRejected, KubeflowError, Outcome, StorageError, UserError  # noqa: E402
 from ops.kubeflow import check as kubeflow_check, commands as kubeflow_commands  # noqa: E402
-from ops.loop import label_next, monitor, spans  # noqa: E402
+from ops.loop import canary, label_next, monitor, spans  # noqa: E402
 from ops.loop.verdicts import Drift, NotEnoughTraffic  # noqa: E402
-from ops.pipeline import encoder, evaluate, init, ledger, predict, rollback, run, schema, show_config  # noqa: E402
+from ops.pipeline import (encoder, evaluate, init, ledger, predict, promote, rollback, run, schema,  # noqa: E402
+                          show_config)
 from ops.report import page as report  # noqa: E402
 from ops.serving import serve  # noqa: E402
 from ops.study import command as study  # noqa: E402
 
-COMMANDS = (init, run, rollback, ledger, predict, evaluate, show_config, encoder, schema, report, serve, monitor,
-            label_next, spans, study, kubeflow_commands, kubeflow_check)
+COMMANDS = (init, run, rollback, promote, ledger, predict, evaluate, show_config, encoder, schema, report, serve,
+            monitor, canary, label_next, spans, study, kubeflow_commands, kubeflow_check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                f"{DataRejected.exit_code} the data was rejected (nothing trained or pushed); "
                f"{KubeflowError.exit_code} Kubeflow Pipelines unreachable or refused the request; "
                f"{Busy.exit_code} another run or rollback holds the work dir (nothing done); "
-               f"{Drift.exit_code} monitor: drift; {NotEnoughTraffic.exit_code} monitor: not enough traffic to judge.")
+               f"{Drift.exit_code} monitor: drift, canary: fails; {NotEnoughTraffic.exit_code} monitor, canary: not "
+               "enough traffic to judge.")
     parser.add_argument("--version", action=_Version, nargs=0,
                         help="print transferline's version and the versions of the stack it runs on")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -24,7 +24,8 @@ def path(default: str = "") -> str:
 
 @dataclass
 class EncoderConfig:
-    # 'embedded' (offline USE-multilingual-v3 port), a local SavedModel path, or a TF-Hub URL,
+    # 'embedded' (offline USE-multilingual-v3 port), 'embedded:minilm-l6' (offline all-MiniLM-L6-v2 port:
+    # English, ~5x slower), a local SavedModel path, or a TF-Hub URL,
     # e.g. https://tfhub.dev/google/universal-sentence-encoder-multilingual/3 in production.
     handle: str = EMBEDDED
     # Where the embedded encoder is built ('' = $TRANSFERLINE_CACHE or ~/.cache/transferline).
@@ -109,6 +110,14 @@ class TrainerConfig:
     # Training stops early when eval loss stops improving for `early_stopping_patience` epochs.
     max_epochs: int = 40
     early_stopping_patience: int = 4
+    # An epoch of phase 1 is one pass over the training data, or this many training examples when there are
+    # more (0 = always a whole pass): the eval split is scored and early stopping counts after each, so a
+    # large dataset stops within a few passes instead of needing patience + several whole passes.
+    eval_every_examples: int = 20000
+    # Phase 1 parses the transformed rows once and caches them: in memory when train + eval rows take at
+    # most this many MB (a head's row: 2 KB, so ~130k rows), else in a file on local disk (the Trainer's
+    # temporary folder), read back at each pass instead of the TFRecords.
+    cache_in_memory_max_mb: int = 256
     seed: int = 42
     # wide_deep: L2 penalty on the linear path's weights (per weight, Keras' l2).
     wide_l2: float = 1e-5
@@ -377,8 +386,9 @@ class RolloutConfig:
     # canary's median scoring time at most this many times stable's,
     max_latency_ratio: float = 2.0
     # and where labels have arrived for shadowed texts (later spans), canary accuracy not below stable's by more
-    # than this (needs at least min_labelled of them; fewer: not judged).
-    max_accuracy_drop: float = 0.0
+    # than this (needs at least min_labelled of them; fewer: not judged). Not 0: on 200 labelled TREC questions
+    # two seeds of the same model differ by 1 point (tests/test_canary_e2e.py), one text is 0.5.
+    max_accuracy_drop: float = 0.02
     min_labelled: int = 30
     # The scheduled retrain (`transferline retrain` in canary mode): a canary that has had at least this many
     # hours of traffic and passes is promoted, one that fails is dropped, before the run (0 = never automatic).

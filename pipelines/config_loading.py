@@ -167,6 +167,8 @@ def validate(config: Config) -> None:
         (0.0 < config.active.near_duplicate <= 1.0, "active.near_duplicate must be within (0, 1] (1 = exact only)"),
         (min(config.active.pool_factor, config.active.start, config.active.step, config.active.rounds,
              config.active.seeds) > 0, "active.pool_factor, start, step, rounds and seeds must be > 0"),
+        (config.trainer.eval_every_examples >= 0 and config.trainer.cache_in_memory_max_mb >= 0,
+         "trainer.eval_every_examples and trainer.cache_in_memory_max_mb must be >= 0"),
         (config.rollout.mode in ROLLOUT_MODES, f"rollout.mode must be one of {', '.join(ROLLOUT_MODES)}"),
         (min(config.rollout.shadow_queue, config.rollout.min_requests, config.rollout.min_labelled) > 0,
          "rollout.shadow_queue, min_requests and min_labelled must be > 0"),

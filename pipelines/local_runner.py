@@ -15,7 +15,7 @@ from components.data_gate import rejection_for
 from components.encoder import resolve_handle
 from components.errors import DataRejected
 from components.names import GateReason
-from components.serving_dir import served_versions
+from components.rollout import read as rollout_state
 from components.span_folders import span_file_glob
 from pipelines import beam_args, run_log
 from pipelines.config import Config
@@ -90,6 +90,8 @@ def _run(config: Config, log: run_log.RunLog) -> LocalRun:
         if record.summary.gate_reason != GateReason.STALE or refresh:
             return LocalRun(record, log.progress.durations, log.path)
         # A cached comparison against a model that is no longer served: compare again, with what is.
-        refresh = served_versions(config.serving_dir)[-1]
+        refresh = rollout_state(config.serving_dir).stable  # stable: never a canary on trial
+        if not refresh:  # nothing served any more: nothing to compare again with (the stale verdict stands)
+            return LocalRun(record, log.progress.durations, log.path)
         print(f"[transferline] the served model changed since this candidate was compared; "
               f"comparing again with served version {refresh}", file=log.out)

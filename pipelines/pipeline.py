@@ -30,12 +30,13 @@ from tfx.utils import io_utils
 
 from components import model as model_module
 from components import metrics, modes, names, spans
+from components import train_data
 from components import trainer as trainer_module
 from components import transform as transform_module
 from components.data_gate import DataGate
 from components.push_gate import PushGate
 from components.references import References
-from components.pusher import MAX_TEXT_CHARS, AtomicPusherExecutor
+from components.pusher import MAX_TEXT_CHARS, MODEL_NAME, ROLLOUT_MODE, AtomicPusherExecutor
 from components.served_model import ServedModel, ServedModelBaseline
 from components.servability import ServabilityCheck
 from components.span_folders import span_file_glob
@@ -215,6 +216,8 @@ def create_pipeline(
         custom_config={"encoder_handle": encoder_handle, "label_names": class_names,
                        "ngram_max": config.transform.ngram_max,
                        "ngram_vocab_size": config.transform.ngram_vocab_size,
+                       # The n-grams and the raw text only when a trainer.mode that reads them can run.
+                       **modes.transform_features(config.trainer.mode, dataclasses.asdict(config.trainer)),
                        "code_fingerprint": code_fingerprint(transform_module, names)}).with_id(names.TRANSFORM)
     transform.add_upstream_node(data_gate)
     served = ServedModel(examples=example_gen.outputs["examples"], serving_dir=config.serving_dir).with_id(
@@ -230,7 +233,7 @@ def create_pipeline(
         custom_config={trainer_module.TRAINER_CONFIG: dataclasses.asdict(config.trainer),
                        trainer_module.ENCODER_HANDLE: encoder_handle,
                        trainer_module.MIN_EVAL_ROWS: config.data.min_eval_rows,
-                       "code_fingerprint": code_fingerprint(trainer_module, model_module, modes, names)}).with_id(names.TRAINER)
+                       "code_fingerprint": code_fingerprint(trainer_module, model_module, modes, names, train_data)}).with_id(names.TRAINER)
     baseline = ServedModelBaseline(candidate=trainer.outputs["model"], served=served.outputs["model"],
                                    serving_dir=config.serving_dir, refresh=baseline_refresh).with_id(names.BASELINE)
     # The reference models a first model must beat, measured on the gate data (names.gate_splits()).
@@ -266,7 +269,9 @@ def create_pipeline(
         infra_blessing=infra_validator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)),
-        custom_config={MAX_TEXT_CHARS: config.contract.max_text_chars},  # the model card's words
+        # The model card's words; how the pushed version reaches traffic (the serving dir's model config).
+        custom_config={MAX_TEXT_CHARS: config.contract.max_text_chars, ROLLOUT_MODE: config.rollout.mode,
+                       MODEL_NAME: config.serve.model_name},
         custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor)).with_id(names.PUSHER)
     components = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform, served,
                   trainer, baseline, references, evaluator, infra_validator, push_gate, pusher]

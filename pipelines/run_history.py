@@ -12,7 +12,8 @@ from components.names import INTERRUPTED
 from pipelines.mlmd_store import connect, run_contexts
 
 # MLMD execution types of the operators' events, each attached to the pipeline's context beside its runs.
-ROLLBACK_EXECUTION_TYPE = "transferline.Rollback"        # `transferline rollback`
+ROLLBACK_EXECUTION_TYPE = "transferline.Rollback"        # `transferline rollback` (also: a canary dropped)
+PROMOTE_EXECUTION_TYPE = "transferline.Promote"          # `transferline promote`: stable moved to the canary
 SPAN_ACCEPTED_EXECUTION_TYPE = "transferline.SpanAccepted"  # `accept-span`, `add-span --accept`
 SPAN_REMOVED_EXECUTION_TYPE = "transferline.SpanRemoved"    # `remove-span`
 _STATE = metadata_store_pb2.Execution.State
@@ -32,6 +33,11 @@ def events(store: mlmd.MetadataStore, execution_type: str) -> list[dict]:
 def rollbacks(store: mlmd.MetadataStore) -> list[dict]:
     """Every recorded `transferline rollback` (ops/pipeline/rollback.py), oldest first."""
     return [{k: v for k, v in e.items() if k != "mlmd_execution_id"} for e in events(store, ROLLBACK_EXECUTION_TYPE)]
+
+
+def promotions(store: mlmd.MetadataStore) -> list[dict]:
+    """Every recorded `transferline promote` (ops/pipeline/promote.py), oldest first."""
+    return [{k: v for k, v in e.items() if k != "mlmd_execution_id"} for e in events(store, PROMOTE_EXECUTION_TYPE)]
 
 
 def record_event(store: mlmd.MetadataStore, pipeline_name: str, execution_type: str, properties: dict) -> int:

@@ -215,11 +215,12 @@ ROWS = [
         (400, Prefix("Could not parse example input, value: 'abc'")),
         "the op's Status as is (HS:187); its [[{{node}}]] suffix is not compared: the node path differs between "
         "a Session and an eager call"),
-    Row("sparse outputs (transform_features)", "POST", P,
+    Row("transform_features without the label", "POST", P,
         {"signature_name": "transform_features", "instances": [example("Who is it ?")]},
-        (400, "Tensor :0, specified in either feed_devices or fetch_devices was not found in the Graph"),
-        "PU:154-159 (outputs fetched by TensorInfo name; a coo_sparse one has none); TF graph_execution_state.cc "
-        "ValidateFeedAndFetchDevices, as a TF1 Session on the model answers"),
+        (400, Prefix("Name: <unknown>, Feature: label (data type: string) is required but could not be found.")),
+        "the op's Status as is (HS:187), as for a tf.Example that does not parse. The default model's transform "
+        "features are dense now (no n-grams unless wide_deep can be chosen), so the sparse-output refusal "
+        "(PU:154-159) is not reachable on it"),
     Row("init op signature", "POST", P, {"signature_name": "__saved_model_init_op", "instances": ["a"]},
         (400, "Failed to get input map for signature: __saved_model_init_op"), "HRA:228-241 (found); JT:612-616"),
     Row(":classify", "POST", C, {"examples": [{"text": "a"}]},

@@ -12,13 +12,13 @@ from ops.serving.serve import PortInUse
 
 COMMANDS = {"init", "run", "retrain", "rollback", "predict", "config", "encoder", "schema", "report", "serve",
             "monitor", "label-next", "add-span", "study", "compile", "kserve", "submit", "schedule", "bake",
-            "kubeflow-check", "runs", "versions", "accept-span", "remove-span", "evaluate"}
+            "kubeflow-check", "runs", "versions", "accept-span", "remove-span", "evaluate", "promote", "canary"}
 
 
 @pytest.mark.parametrize("error, code", [
     (errors.UserError, 2), (errors.ConfigError, 2), (errors.EncoderHandleError, 2), (errors.NoSpans, 2),
     (errors.NotFound, 2), (PortInUse, 2), (errors.DataRejected([]), 3), (errors.KubeflowError, 4),
-    (errors.Busy, 5), (verdicts.Drift, 6), (verdicts.NotEnoughTraffic, 7)])
+    (errors.Busy, 5), (verdicts.Drift, 6), (verdicts.NotEnoughTraffic, 7), (verdicts.CanaryFails, 6)])
 def test_each_user_error_exits_with_its_code_and_one_line(error, code, monkeypatch, capsys):
     def command(args):
         raise error("what went wrong, and what to do") if isinstance(error, type) else error

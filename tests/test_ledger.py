@@ -176,7 +176,7 @@ def test_versions_with_a_rollback(recorded, serving):
     assert (back.state, back.served, back.run_id, back.spans) == ("rolled_back", False, "r3-push", [1, 2])
     assert (back.baseline_source, back.baseline_version) == ("served", 1000)
     assert back.rollbacks == [{"time": "2026-11-05T10:00:00+0000", "user": "ann", "host": "box", "reason": "test",
-                               "from_version": 2000, "to_version": 1000}]
+                               "from_version": 2000, "to_version": 1000, "canary": None}]
     assert back.path == os.path.join(serving, ".rolled-back", "2000-1700000000")
     unknown = versions[500]  # not in MLMD: what the version's own provenance says
     assert (unknown.state, unknown.run_id, unknown.pushed_at, unknown.spans) == (

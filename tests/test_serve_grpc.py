@@ -165,8 +165,6 @@ def _rows(feed):
          "predict_util.cc:143-147"),
         ("Predict", _floats(), INVALID, "Expects arg[0] to be string but float is provided",
          "the Session's feed check (FunctionCallFrame::SetArgs; text in libtensorflow_framework.so.2)"),
-        ("Predict", _examples("transform_features"), INVALID, "Tensor :0, specified in either feed_devices or "
-         "fetch_devices was not found in the Graph", "predict_util.cc:154-159 (a sparse output has no tensor name)"),
         ("GetModelMetadata", meta(model_spec=spec()), INVALID,
          "GetModelMetadataRequest must specify at least one metadata_field", "get_model_metadata_impl.cc:34-38"),
         ("GetModelMetadata", meta(model_spec=spec(), metadata_field=["x"]), INVALID, "Metadata field x is not "

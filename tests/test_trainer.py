@@ -35,6 +35,11 @@ def test_run_fn_exports_the_serving_signatures(trained):
     with open(os.path.join(trained.model_run_dir, "training.json")) as f:
         record = json.load(f)
     assert record["mode"] == "head" and "phase2" not in record and 0 <= record["phase1"]["accuracy"] <= 1
+    # Phase 1 parsed the embedding and the label alone (the slice's Transform also wrote the raw text), and
+    # cached them in memory; the slice is smaller than trainer.eval_every_examples: an epoch is a whole pass.
+    assert record["input"] == {"cache": "memory", "bytes_per_row": 512 * 4 + 8,
+                               "examples_per_epoch": record["n_train"]}
+    assert record["phase1"]["steps_per_epoch"] == -(-record["n_train"] // 64)
 
 
 def test_run_fn_head_uses_the_hyperparameters_and_logs_to_tensorboard(trained):
@@ -64,14 +69,19 @@ def test_transform_features_signature_gives_label_ids(trained):
 def test_mirrored_strategy_the_gpu_path_trains_the_same_model(trained, slice_runs, encoder_dir, tmp_path,
                                                               monkeypatch):
     """With GPUs the Trainer uses MirroredStrategy (CI has none): forced here on the CPU, it must train the
-    very model the default strategy trained (same seed, same data)."""
+    very model the default strategy trained (same seed, same data), its input cached on disk or in memory."""
     import tensorflow_text  # noqa: F401
 
     from components import trainer
     from trainer_runs import train
 
     monkeypatch.setattr(trainer, "training_strategy", tf.distribute.MirroredStrategy)
-    mirrored = train(slice_runs, tmp_path, encoder_dir, mode="head", max_epochs=3, hidden_units=32, seed=7)
+    # ... and with phase 1's cache on disk (nothing fits in 0 MB): the same rows, read back from the cache file.
+    mirrored = train(slice_runs, tmp_path, encoder_dir, mode="head", max_epochs=3, hidden_units=32, seed=7,
+                     cache_in_memory_max_mb=0)
+    with open(os.path.join(mirrored.model_run_dir, "training.json")) as f:
+        assert json.load(f)["input"]["cache"] == "disk"
+    assert os.listdir(os.path.join(str(tmp_path), "work")) == []  # the cache folder is gone
     texts = tf.constant(["Who is the president of Peru ?", "How far is the moon ?", "What is a golden parachute ?"])
     outputs = [tf.saved_model.load(t.serving_model_dir).signatures["serving_default"](text=texts)["probabilities"]
                for t in (trained, mirrored)]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer_runs import reachable_ops, train
+from trainer_runs import reachable_ops, train, transform
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,10 @@ TOKENIZE = "SentencepieceTokenizeOp"  # TF Text's op: one per encoder run on the
 @pytest.fixture(scope="module")
 def models(slice_runs, encoder_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("modes")
-    out = {"wide_deep": train(slice_runs, tmp / "wide", encoder_dir, mode="wide_deep", **SMALL),
+    # The slice runs' config (auto, shipped thresholds) cannot choose wide_deep, so their Transform made no
+    # n-grams: a Transform of a config that can (components/modes.py transform_features).
+    wide = transform(slice_runs, tmp / "wide_transform", encoder_dir, wide_features=True, raw_text=False)
+    out = {"wide_deep": train(slice_runs, tmp / "wide", encoder_dir, transformed=wide, mode="wide_deep", **SMALL),
            "fine_tune": train(slice_runs, tmp / "fine", encoder_dir, mode="fine_tune", **SMALL)}
     # Warm-started from the fine-tuned served model, at an absurd rate that wrecks the encoder: the warm
     # start must take the served encoder, and phase 2 must then be dropped (one run, two behaviours).
@@ -87,6 +90,11 @@ def test_wide_deep_has_a_regularised_linear_path_over_the_ngram_vocabulary(model
     order = json.load(open(os.path.join(path, "assets.extra", "model.json")))["layers_with_weights"]
     wide = reader.get_tensor(f"layer_with_weights-{order.index('wide')}/kernel/.ATTRIBUTES/VARIABLE_VALUE")
     assert wide.shape == (vocab + 1, 6) and np.abs(wide).max() > 0  # trained from zeros
+
+
+def test_wide_deep_on_a_transform_without_ngrams_says_why(slice_runs, encoder_dir, tmp_path):
+    with pytest.raises(ValueError, match=r"no \['ngram_ids', 'ngram_weights'\].*another trainer.mode"):
+        train(slice_runs, tmp_path, encoder_dir, mode="wide_deep", **SMALL)
 
 
 def test_fine_tune_trains_the_encoder_and_records_both_phases(models, encoder_dir):

@@ -11,20 +11,59 @@ def _tfx_artifact(store, mlmd_artifact):
     return artifact_utils.deserialize_artifact(artifact_type, mlmd_artifact)
 
 
-def train(runs, out_dir, encoder_dir, base_model=None, **knobs):
-    """run_fn on the first run's Transform outputs in `runs` (a conftest.PipelineRuns); returns its fn_args."""
+def _first_run_outputs(runs):
+    from pipelines.mlmd_store import connect, run_contexts, run_outputs
+
+    store = connect(runs.metadata_path)
+    _, outputs = run_outputs(store, run_contexts(store, "transferline")[0])
+    return {k: _tfx_artifact(store, v[0]) for k, v in outputs.items() if len(v) == 1}
+
+
+def transform(runs, out_dir, encoder_dir, **features):
+    """TFX's Transform executor on the first run's examples, making `features` (components/modes.py
+    transform_features keys, e.g. wide_features=True): the transform outputs of a config whose trainer.mode
+    the runs did not use. Returns {"transformed_examples": ..., "transform_graph": ...} (TFX artifacts)."""
+    from tfx import v1 as tfx
+    from tfx.components.transform.executor import Executor
+    from tfx.types import standard_artifacts
+    from tfx.utils import proto_utils
+
+    from pipelines.config import TransformConfig
+    from pipelines.pipeline import PREPROCESSING_FN
+
+    outputs = _first_run_outputs(runs)
+    graph = standard_artifacts.TransformGraph()
+    graph.uri = str(out_dir / "transform_graph")
+    examples = standard_artifacts.Examples()
+    examples.uri = str(out_dir / "transformed_examples")
+    labels = sorted(line.strip() for line in open(
+        f"{outputs['Transform.transform_graph'].uri}/transform_fn/assets/label") if line.strip())
+    config = {"encoder_handle": encoder_dir, "label_names": labels, "ngram_max": TransformConfig.ngram_max,
+              "ngram_vocab_size": TransformConfig.ngram_vocab_size, **features}
+    Executor().Do(
+        {"examples": [outputs["CsvExampleGen.examples"]], "schema": [outputs["ImportSchemaGen.schema"]]},
+        {"transform_graph": [graph], "transformed_examples": [examples]},
+        {"preprocessing_fn": PREPROCESSING_FN, "custom_config": json.dumps(config), "force_tf_compat_v1": 0,
+         "disable_statistics": 1, "splits_config": proto_utils.proto_to_json(
+             tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]))})
+    return {"transformed_examples": examples, "transform_graph": graph}
+
+
+def train(runs, out_dir, encoder_dir, base_model=None, transformed=None, **knobs):
+    """run_fn on the first run's Transform outputs in `runs` (a conftest.PipelineRuns), or on `transformed`
+    (transform() above); returns its fn_args."""
     from tfx import v1 as tfx
     from tfx.components.trainer import fn_args_utils
     from tfx.utils import proto_utils
 
     from components.trainer import ENCODER_HANDLE, TRAINER_CONFIG, run_fn
     from pipelines.config import TrainerConfig
-    from pipelines.mlmd_store import connect, run_contexts, run_outputs
 
-    store = connect(runs.metadata_path)
-    _, outputs = run_outputs(store, run_contexts(store, "transferline")[0])
-    input_dict = {"examples": [_tfx_artifact(store, outputs["Transform.transformed_examples"][0])],
-                  "transform_graph": [_tfx_artifact(store, outputs["Transform.transform_graph"][0])]}
+    if transformed is None:
+        outputs = _first_run_outputs(runs)
+        transformed = {k: outputs[f"Transform.{k}"] for k in ("transformed_examples", "transform_graph")}
+    input_dict = {"examples": [transformed["transformed_examples"]],
+                  "transform_graph": [transformed["transform_graph"]]}
     config = {TRAINER_CONFIG: dataclasses.asdict(TrainerConfig(**knobs)), ENCODER_HANDLE: encoder_dir}
     exec_properties = {
         "train_args": proto_utils.proto_to_json(tfx.proto.TrainArgs(splits=["train"])),

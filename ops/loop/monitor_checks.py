@@ -138,14 +138,15 @@ def tfdv_distance(current, previous, feature: str) -> float:
 
 # ---------------------------------------------------------------------------------------- the served model
 def served_model(config) -> dict:
-    """{"version", "path", "provenance"} of the version served now (the highest under the serving dir)."""
-    from components.serving_dir import provenance, served_versions
+    """{"version", "path", "provenance"} of the version served now (the stable one: components/rollout.py)."""
+    from components.rollout import read as rollout_state
+    from components.serving_dir import provenance
 
-    versions = served_versions(config.serving_dir)
-    if not versions:
+    stable = rollout_state(config.serving_dir).stable
+    if stable is None:
         raise NotFound(f"no model is served: no version under {config.serving_dir}; run `transferline run` first")
-    path = os.path.join(config.serving_dir, str(versions[-1]))
-    return {"version": versions[-1], "path": path, "provenance": provenance(path)}
+    path = os.path.join(config.serving_dir, str(stable))
+    return {"version": stable, "path": path, "provenance": provenance(path)}
 
 
 def training_data(config, served: dict):

@@ -1,4 +1,4 @@
-"""`monitor`'s verdicts a script or an alert acts on: outcomes with exit codes, not user errors."""
+"""`monitor`'s and `canary`'s verdicts a script or an alert acts on: outcomes with exit codes, not user errors."""
 from components.errors import Outcome
 
 
@@ -10,3 +10,8 @@ class Drift(Outcome):
 class NotEnoughTraffic(Outcome):
     """Too few logged requests in the window to judge (monitor.min_requests)."""
     exit_code = 7
+
+
+class CanaryFails(Outcome):
+    """`canary`: the canary answers the shadowed traffic worse than stable (rollout.* thresholds): drop it."""
+    exit_code = 6

@@ -26,14 +26,18 @@ baseline stale records two, the held-back one and the one that compared again wi
     baseline_version  int|null   the served version it was compared with (0: none)
     pushed_version    str|null   the version this run's Pusher records: new, or an earlier one (new_push false)
     new_push          bool       this run's Pusher pushed pushed_version itself (not a cached step)
+    pushed_as         str|null   stable (served at once, or the first version in canary mode) or canary
+                                 (rollout.mode = canary: on trial beside stable); null when nothing was pushed
     rolled_back       object|null the rollback that later moved pushed_version aside: {time, user, reason,
                                  to_version}
 
 `versions`, one object per version under the serving dir (live, rolled back, or a push still staging):
     version           int        the version number (the Pusher's: seconds since the epoch at the push)
-    state             str        served (the highest live number: what TF Serving serves), kept (live, older),
-                                 rolled_back (moved to <serving_dir>/.rolled-back/), staging (a push in
-                                 progress, or killed: <serving_dir>/.staging-<version>/)
+    state             str        served (the stable version: the highest live number, or the one the serving
+                                 dir's model config labels stable), canary (on trial beside it: rollout.mode =
+                                 canary), kept (live, not served), rolled_back (moved to
+                                 <serving_dir>/.rolled-back/), staging (a push in progress, or killed:
+                                 <serving_dir>/.staging-<version>/)
     served            bool       state == "served"
     path              str        its folder
     run_id            str|null   the run whose Pusher pushed it (MLMD); null when MLMD does not know it
@@ -44,7 +48,10 @@ baseline stale records two, the held-back one and the one that compared again wi
     baseline_version  int|null   the version it was compared with (0: none: the references and the floor decided)
     spans             [int]      the spans it was trained on
     rollbacks         [object]   the rollbacks that moved it aside, oldest first: {time, user, host, reason,
-                                 from_version, to_version}
+                                 from_version, to_version, canary} (canary: the canary version a rollback
+                                 dropped, or one a later canary push replaced (user null); else null)
+    promotions        [object]   the promotions that made it stable (`transferline promote`), oldest first:
+                                 {time, user, host, reason, from_version, to_version}
 
 No metadata at all (no `transferline run` yet in this work dir): a NotFound error, as `transferline report`.
 Metadata but no run: `runs` says so in one line (``[]`` with --json), exit 0; `versions` likewise for an empty
@@ -63,9 +70,9 @@ from ops.pipeline.ledger_entries import REJECTED, RunEntry, VersionEntry, list_r
 
 RUN_KEYS = ("run_id", "started", "state", "stopped_at", "spans", "trainer_mode", "accuracy", "references",
             "blessed", "verdict", "baseline_source", "baseline_version", "pushed_version", "new_push",
-            "rolled_back")
+            "pushed_as", "rolled_back")
 VERSION_KEYS = ("version", "state", "served", "path", "run_id", "pushed_at", "accuracy", "baseline_source",
-                "baseline_version", "spans", "rollbacks")
+                "baseline_version", "spans", "rollbacks", "promotions")
 
 
 def register(sub) -> None:
@@ -75,7 +82,8 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="only the latest N runs")
     p.set_defaults(func=runs_command)
 
-    p = sub.add_parser("versions", help="list the versions under the serving dir: served, made by, rollbacks")
+    p = sub.add_parser("versions", help="list the versions under the serving dir: served (stable), canary, made "
+                                        "by, rollbacks, promotions")
     add_config_args(p)
     p.add_argument("--json", action="store_true", help="one JSON document (keys: `pydoc ops.pipeline.ledger`)")
     p.set_defaults(func=versions_command)
@@ -161,6 +169,7 @@ def _pushed_words(e: RunEntry) -> str:
     if not e.pushed_version:
         return "-"
     words = e.pushed_version if e.new_push else f"{e.pushed_version} (earlier)"
+    words += " as canary" if e.pushed_as == "canary" else ""
     return words + (" rolled back" if e.rolled_back else "")
 
 
@@ -184,14 +193,25 @@ def _compared_words(e: VersionEntry) -> str:
 
 
 def _rollback_words(e: VersionEntry) -> str:
-    return "; ".join(f"{r.get('time')} by {r.get('user')} ({r.get('reason')!r}) -> {r.get('to_version')}"
-                     for r in e.rollbacks) or "-"
+    def one(r: dict) -> str:
+        if r.get("canary") and r.get("user") is None:  # set aside by the Pusher for a newer canary
+            return f"{r.get('time')}: {r.get('reason')}"
+        what = "canary dropped" if r.get("canary") else f"-> {r.get('to_version')}"
+        return f"{r.get('time')} by {r.get('user')} ({r.get('reason')!r}) {what}"
+    return "; ".join(map(one, e.rollbacks)) or "-"
+
+
+def _promotion_words(e: VersionEntry) -> str:
+    return "; ".join(f"{p.get('time')} by {p.get('user')} ({p.get('reason')!r}) from {p.get('from_version')}"
+                     for p in e.promotions) or "-"
 
 
 def format_versions(entries: list[VersionEntry]) -> str:
-    """One line per version, oldest first, under a header."""
-    header = ["VERSION", "STATE", "RUN", "ACCURACY", "SPANS", "COMPARED WITH", "ROLLED BACK"]
-    rows = [[str(e.version), e.state.replace("_", " ").upper() if e.served else e.state.replace("_", " "),
+    """One line per version, oldest first, under a header. SERVED is the stable version; CANARY the one on
+    trial beside it (rollout.mode = canary)."""
+    header = ["VERSION", "STATE", "RUN", "ACCURACY", "SPANS", "COMPARED WITH", "PROMOTED", "ROLLED BACK"]
+    rows = [[str(e.version), e.state.replace("_", " ").upper() if e.state in ("served", "canary")
+             else e.state.replace("_", " "),
              e.run_id or "(not in MLMD)", _acc(e.accuracy), ",".join(map(str, e.spans)) or "-", _compared_words(e),
-             _rollback_words(e)] for e in entries]
+             _promotion_words(e), _rollback_words(e)] for e in entries]
     return _table(header, rows)

@@ -27,6 +27,7 @@ class RunEntry:
     baseline_version: int | None
     pushed_version: str | None
     new_push: bool
+    pushed_as: str | None  # stable or canary (rollout.mode), null when nothing was pushed or not recorded
     rolled_back: dict | None
 
 
@@ -43,6 +44,7 @@ class VersionEntry:
     baseline_version: int | None
     spans: list[int]
     rollbacks: list[dict]
+    promotions: list[dict]
 
 
 @dataclasses.dataclass
@@ -135,19 +137,23 @@ def _run_entry(r: _Recorded, *, latest: bool, lock_held: bool) -> RunEntry:
         baseline_version=_int(prop(baseline[0], names.BASELINE_VERSION)) if baseline else None,
         pushed_version=pushed_version,
         new_push=bool(pushed_version) and r.states.get(names.PUSHER) == "COMPLETE",
+        pushed_as=(prop(pushed[0], names.PUSHED_AS) or None) if pushed_version else None,
         rolled_back={k: rb.get(k) for k in ("time", "user", "reason", "to_version")} if rb else None)
 
 
 def list_versions(metadata, pipeline_name: str, serving_dir: str) -> list[VersionEntry]:
     """Every version under ``serving_dir`` (live, rolled back, staging), oldest first, with the run that pushed
     it. ``metadata``: the MLMD SQLite path, a store, or None (no metadata: the runs are unknown)."""
+    from components import rollout
     from components.serving_dir import provenance, rolled_back_dir, served_versions
     from pipelines.mlmd_store import prop
-    from pipelines.run_history import rollbacks
+    from pipelines.run_history import promotions, rollbacks
 
     store = _store(metadata) if metadata is not None else None
     recorded = _recorded_runs(store, pipeline_name, lock_held=True) if store is not None else []
-    rollbacks_ = rollbacks(store) if store is not None else []
+    rollbacks_ = (rollbacks(store) if store is not None else []) + _replaced_canaries(recorded)
+    promotions_ = promotions(store) if store is not None else []
+    now = rollout.read(serving_dir)
 
     folders = {}  # version -> (state, path); a live folder wins over an older copy set aside
     for name in _listdir(rolled_back_dir(serving_dir)):
@@ -157,9 +163,9 @@ def list_versions(metadata, pipeline_name: str, serving_dir: str) -> list[Versio
     for name in _listdir(serving_dir):
         if name.startswith(names.STAGING_PREFIX) and name[len(names.STAGING_PREFIX):].isdigit():
             folders[int(name[len(names.STAGING_PREFIX):])] = ("staging", os.path.join(serving_dir, name))
-    live = served_versions(serving_dir)
-    for v in live:
-        folders[v] = ("served" if v == live[-1] else "kept", os.path.join(serving_dir, str(v)))
+    for v in served_versions(serving_dir):  # served: the stable version (the highest, or the model config's)
+        state = "served" if v == now.stable else "canary" if v == now.canary else "kept"
+        folders[v] = (state, os.path.join(serving_dir, str(v)))
 
     made_by = {}  # version -> the first run whose Pusher recorded it
     for r in recorded:
@@ -180,14 +186,33 @@ def list_versions(metadata, pipeline_name: str, serving_dir: str) -> list[Versio
             compared = info.get("compared_with_version")
             source = None if compared is None else ("served" if compared else "first_model")
         spans = list(r.summary.spans) if r else [int(n) for n in str(info.get(names.SPANS) or "").split(",") if n]
-        moved_it = [{k: rb.get(k) for k in ("time", "user", "host", "reason", "from_version", "to_version")}
+        moved_it = [{**{k: rb.get(k) for k in ("time", "user", "host", "reason", "from_version", "to_version")},
+                     "canary": rb.get("canary") or None}
                     for rb in rollbacks_ if str(version) in str(rb.get("moved", "")).split(",")]
+        promoted = [{k: p.get(k) for k in ("time", "user", "host", "reason", "from_version", "to_version")}
+                    for p in promotions_ if p.get("to_version") == version]
         entries.append(VersionEntry(
             version=version, state=state, served=state == "served", path=path,
             run_id=r.summary.run_id if r else None, pushed_at=info.get("pushed_at"),
             accuracy=prop(gate[0], names.CANDIDATE_ACCURACY) if gate else None,
-            baseline_source=source, baseline_version=compared, spans=spans, rollbacks=moved_it))
+            baseline_source=source, baseline_version=compared, spans=spans, rollbacks=moved_it,
+            promotions=promoted))
     return entries
+
+
+def _replaced_canaries(recorded: list[_Recorded]) -> list[dict]:
+    """A canary the Pusher set aside for a newer one (PushedModel REPLACED_CANARY), as a rollback record."""
+    from pipelines.mlmd_store import prop
+
+    out = []
+    for r in recorded:
+        pushed = r.outputs.get(names.PUSHED_MODEL)
+        replaced = _int(prop(pushed[0], names.REPLACED_CANARY)) if pushed else None
+        if replaced and r.states.get(names.PUSHER) == "COMPLETE":
+            out.append({"time": _iso(r.context.create_time_since_epoch), "user": None, "host": None,
+                        "reason": f"replaced by canary {prop(pushed[0], names.PUSHED_VERSION)} (run {r.summary.run_id})",
+                        "from_version": replaced, "to_version": None, "moved": str(replaced), "canary": replaced})
+    return out
 
 
 def _listdir(folder: str) -> list[str]:

@@ -6,6 +6,11 @@ local or mounted filesystem, and TF Serving ignores folders whose name is not a 
 unloads them and serves the target within its polling interval. Nothing is deleted: a version can be
 moved back by hand. Each rollback is an MLMD execution (type ``transferline.Rollback``) in the pipeline's
 context, and a line in ``<work_dir>/reports/rollbacks.jsonl``.
+
+With a canary on trial (rollout.mode = canary; components/rollout.py), `rollback` drops the canary instead
+(`drop_canary`): the model config goes back to stable alone, then the canary's folder is moved aside; recorded
+the same way, with ``canary`` set. A rollback while the serving dir has a model config (or in canary mode) also
+rewrites it to serve the target alone, unlabelled (`stable` cannot move to a version not loaded yet).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 
 
+from components import rollout
 from components.errors import NotFound, UserError
 from components.serving_dir import rolled_back_dir, served_versions
 from ops.args import add_config_args, config_from, say
@@ -27,7 +33,8 @@ from pipelines.mlmd_store import connect
 
 
 def register(sub) -> None:
-    p = sub.add_parser("rollback", help="serve the previous pushed version again (recorded in MLMD)")
+    p = sub.add_parser("rollback", help="serve the previous pushed version again, or drop the canary on trial "
+                                        "(recorded in MLMD)")
     add_config_args(p)
     p.add_argument("--reason", required=True, help="why; recorded with who and when")
     p.add_argument("--to", type=int, metavar="VERSION", help="an earlier version (default: the previous one)")
@@ -40,8 +47,12 @@ def command(args) -> int:
     config = config_from(args)
     with exclusive(config.paths.work_dir):
         done = rollback(config, args.reason or "", args.to)
-    say(f"rolled back: serving version {done.to_version} (was {done.from_version}); moved "
-        f"{', '.join(map(str, done.moved))} to {rolled_back_dir(config.serving_dir)}/")
+    if done.canary:
+        say(f"canary dropped: version {done.canary} moved to {rolled_back_dir(config.serving_dir)}/; serving "
+            f"stable version {done.to_version} alone")
+    else:
+        say(f"rolled back: serving version {done.to_version} (was {done.from_version}); moved "
+            f"{', '.join(map(str, done.moved))} to {rolled_back_dir(config.serving_dir)}/")
     say(f"recorded: MLMD execution {done.mlmd_execution_id} ({done.user}@{done.host}, {done.time}: {done.reason})")
     print(os.path.join(config.serving_dir, str(done.to_version)))
     return 0
@@ -56,31 +67,68 @@ class Rollback:
     host: str
     time: str
     reason: str
+    canary: int = 0  # the canary this dropped (drop_canary), 0 for a rollback of the served version
     mlmd_execution_id: int = 0
 
 
-def rollback(config: Config, reason: str, to_version: int | None = None) -> Rollback:
-    """Moves every version newer than the target aside; the target defaults to the previous version."""
-    from tfx.dsl.io import fileio
-
+def _check_reason(reason: str) -> None:
     if not reason.strip():
         raise UserError("say why: --reason \"...\" is recorded with the rollback")
+
+
+def rollback(config: Config, reason: str, to_version: int | None = None) -> Rollback:
+    """Moves every version newer than the target aside; the target defaults to the previous version. With a
+    canary on trial and no target, drops the canary (drop_canary)."""
+    from tfx.dsl.io import fileio
+
+    _check_reason(reason)
     serving_dir = config.serving_dir
+    now = rollout.read(serving_dir)
+    if now.canary is not None and to_version is None:
+        return drop_canary(config, reason)
     versions = served_versions(serving_dir)
-    if len(versions) < 2 and to_version is None:
+    served = now.stable if now.stable is not None else (versions[-1] if versions else None)
+    earlier = [v for v in versions if served is not None and v < served]
+    if not earlier and to_version is None:
         raise NotFound(f"nothing to roll back to: {serving_dir} holds {len(versions)} version(s) "
-                          f"({', '.join(map(str, versions)) or 'none'})")
-    target = versions[-2] if to_version is None else to_version
-    if target not in versions[:-1]:
+                       f"({', '.join(map(str, versions)) or 'none'})" + (f", served: {served}" if served else ""))
+    target = earlier[-1] if to_version is None else to_version
+    if target not in earlier:
         raise NotFound(f"version {target} is not an earlier version under {serving_dir}; "
-                          f"the versions are {', '.join(map(str, versions))} (served: {versions[-1]})")
+                       f"the versions are {', '.join(map(str, versions))} (served: {served})")
     moved = [v for v in versions if v > target]
+    if now.config_path or config.rollout.mode == "canary":  # the config names the target before the moves
+        rollout.apply(serving_dir, config.serve.model_name, rollout.after_rollback(target))
     aside = rolled_back_dir(serving_dir)
     fileio.makedirs(aside)
     for v in reversed(moved):  # newest first: the served version only ever steps down
         fileio.rename(os.path.join(serving_dir, str(v)), os.path.join(aside, f"{v}-{int(time.time())}"))
-    record = Rollback(from_version=versions[-1], to_version=target, moved=moved, user=getpass.getuser(),
-                      host=socket.gethostname(), time=time.strftime("%Y-%m-%dT%H:%M:%S%z"), reason=reason)
+    return _recorded(config, Rollback(from_version=served, to_version=target, moved=moved, **_who(reason)))
+
+
+def drop_canary(config: Config, reason: str) -> Rollback:
+    """Ends the canary's trial without promoting it: the model config serves stable alone, then the canary's
+    folder is moved to .rolled-back/; recorded as a rollback (MLMD ``transferline.Rollback`` with ``canary``,
+    and rollbacks.jsonl). NotFound when no canary is on trial. Takes the work dir's lock (re-entrant)."""
+    from pipelines.work_lock import exclusive
+
+    _check_reason(reason)
+    with exclusive(config.paths.work_dir):
+        now = rollout.read(config.serving_dir)
+        if now.canary is None:
+            raise NotFound(f"no canary on trial under {config.serving_dir} (stable: {now.stable}); "
+                           "`transferline rollback` without a canary serves the previous version")
+        rollout.apply(config.serving_dir, config.serve.model_name, rollout.after_drop(now))
+        return _recorded(config, Rollback(from_version=now.canary, to_version=now.stable, moved=[now.canary],
+                                          canary=now.canary, **_who(reason)))
+
+
+def _who(reason: str) -> dict:
+    return {"user": getpass.getuser(), "host": socket.gethostname(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "reason": reason}
+
+
+def _recorded(config: Config, record: Rollback) -> Rollback:
     record.mlmd_execution_id = _record_in_mlmd(config, record)
     log = config.work.rollbacks_log
     os.makedirs(os.path.dirname(log), exist_ok=True)

@@ -36,6 +36,9 @@ def run(args) -> int:
 
         if moved := adopt_move(config.paths.work_dir, config.metadata_path):  # the project was moved
             say(f"the work dir moved to {config.paths.work_dir}: {moved} artifact path(s) in MLMD follow it")
+        if args.command == "retrain" and config.rollout.mode == "canary":  # the canary on trial first
+            from ops.loop.canary import settle
+            settle(config, log=say)
         inputs = run_inputs.input_digest(config)  # before the run reads the data (pipelines/run_inputs.py)
         last = run_inputs.unchanged_since(config, run_inputs.fingerprint(config, inputs))
         if last is not None:  # without TF: TFX would find everything cached

@@ -11,6 +11,7 @@ from typing import Iterable, Iterator
 
 from components import names
 from components.errors import NotFound, UserError
+from components.rollout import read as rollout_state
 from components.serving_dir import served_versions
 from ops.args import say
 
@@ -39,7 +40,7 @@ def output(path: str | None):
 
 
 def served_model_dir(serving_dir: str, version: int | None = None) -> str:
-    """<serving_dir>/<version>: the given version, else the newest."""
+    """<serving_dir>/<version>: the given version, else the served one (stable, not a canary on trial)."""
     versions = served_versions(serving_dir)
     if version is not None and version not in versions:
         raise NotFound(f"--version {version}: no such version under {serving_dir}; there are: "
@@ -48,11 +49,12 @@ def served_model_dir(serving_dir: str, version: int | None = None) -> str:
 
 
 def newest_served_model(serving_dir: str) -> str:
-    versions = served_versions(serving_dir)
-    if not versions:
+    """The served version's folder: the highest, or the model config's `stable` (components/rollout.py)."""
+    stable = rollout_state(serving_dir).stable
+    if stable is None:
         raise NotFound(f"no model has been pushed to {serving_dir} yet; run `transferline run` first "
                        "(or point --set paths.serving_dir=DIR at a TF Serving model directory)")
-    return os.path.join(serving_dir, str(versions[-1]))
+    return os.path.join(serving_dir, str(stable))
 
 
 class Model:

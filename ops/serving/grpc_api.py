@@ -224,11 +224,12 @@ class Prediction:
                                        serve.truncate_long_texts)
         started = time.monotonic()
         result = loaded_model.run(fn, tensors, serve.predict_chunk)
+        seconds = time.monotonic() - started
         if self.app.metrics is not None:
-            self.app.metrics.predicted(model.version, count, cut, time.monotonic() - started)
+            self.app.metrics.predicted(model.version, count, cut, seconds)
         if len(tensors) == 1:  # the request log, as for REST's :predict
             (alias, values), = tensors.items()
-            self.app.record(model, name, alias == EXAMPLES_INPUT, list(values.reshape(-1)), result)
+            self.app.record(model, name, alias == EXAMPLES_INPUT, list(values.reshape(-1)), result, seconds=seconds)
         response = predict_pb2.PredictResponse()
         _model_spec(response.model_spec, request.model_spec.name, name, model.version)
         for alias in wanted or sorted(result):

@@ -214,11 +214,12 @@ def predict(body: bytes, lookup, config, record=None, metrics=None) -> bytes:
         raise bad(f"Tensor {missing}, specified in either feed_devices or fetch_devices was not found in the Graph")
     started = time.monotonic()
     outputs = run(model.signatures[signature], tensors, config.serve.predict_chunk)
+    seconds = time.monotonic() - started
     if metrics is not None:
-        metrics.predicted(model.version, count, cut, time.monotonic() - started)
+        metrics.predicted(model.version, count, cut, seconds)
     if record is not None and len(tensors) == 1:
         (name, values), = tensors.items()
-        record(model, signature, name == EXAMPLES_INPUT, list(values.reshape(-1)), outputs)
+        record(model, signature, name == EXAMPLES_INPUT, list(values.reshape(-1)), outputs, seconds=seconds)
     return rest_tensors.predict_response(outputs, form)
 
 

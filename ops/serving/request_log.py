@@ -19,6 +19,15 @@ line, these keys) under the request-log directory, one record per instance:
     label, score   the top class and its probability           (optional: derived from probabilities)
     probabilities  {"class": probability, ...}: a JSON object (a JSON string in CSV)  (required for
                    ranking and confidence; rows without it count for text statistics only)
+    scoring_ms     the answering version's time to score the whole request, in ms     (optional)
+
+Shadow mode (`serve` with a canary beside stable: ops/serving/shadow.py) adds, on the same row, what the canary
+answered for the instance, scored after the answer was sent (all optional; `transferline canary` reads them):
+
+    shadow         scored | dropped (the shadow queue was full) | failed (the canary raised) | '' (not shadowed)
+    canary_version, canary_label, canary_score, canary_probabilities, canary_ms   as above, for the canary
+
+Files written before these columns existed (or by a sidecar without them) read as not shadowed.
 """
 from __future__ import annotations
 
@@ -36,7 +45,8 @@ import time
 
 from components import names
 
-FIELDS = ("time", "model", "version", "signature", "text", "label", "score", "probabilities")
+FIELDS = ("time", "model", "version", "signature", "text", "label", "score", "probabilities", "scoring_ms",
+          "shadow", "canary_version", "canary_label", "canary_score", "canary_probabilities", "canary_ms")
 PREFIX = "requests-"  # our own files (rotation deletes only these); a sidecar's files may have any name
 _STOP = object()
 
@@ -59,18 +69,29 @@ class RequestLog:
     def start(self) -> None:
         self._thread.start()
 
-    def record(self, model: str, version: int, signature: str, examples: bool, inputs: list, outputs: dict) -> None:
+    def record(self, model: str, version: int, signature: str, examples: bool, inputs: list, outputs: dict,
+               when: float | None = None, seconds: float | None = None, shadow: str = "", canary=None,
+               sampled: bool = False) -> None:
         """One answered request: ``inputs`` the instances' bytes (serialized tf.Examples if ``examples``),
-        ``outputs`` the signature's outputs by name (batch-major lists, as answered)."""
-        if self.sample_rate < 1.0 and self._rng.random() >= self.sample_rate:
-            with self._lock:
-                self.sampled_out += len(inputs)
+        ``outputs`` the signature's outputs by name (batch-major lists, as answered); ``when`` (default now) and
+        ``seconds`` its scoring time. Shadow mode: ``shadow`` what became of its shadow scoring, ``canary``
+        (version, outputs, seconds) when scored; ``sampled`` = keep() was asked already."""
+        if not sampled and not self.keep(len(inputs)):
             return
         try:
-            self._queue.put_nowait((time.time(), model, version, signature, examples, inputs, outputs))
+            self._queue.put_nowait((time.time() if when is None else when, model, version, signature, examples,
+                                    inputs, outputs, seconds, shadow, canary))
         except queue.Full:
             with self._lock:
                 self.dropped += len(inputs)
+
+    def keep(self, instances: int) -> bool:
+        """The sampling coin (request_log.sample_rate) for one request; a request left out is counted."""
+        if self.sample_rate < 1.0 and self._rng.random() >= self.sample_rate:
+            with self._lock:
+                self.sampled_out += instances
+            return False
+        return True
 
     def close(self, timeout: float = 10.0) -> None:
         """Writes what is queued, then stops the writer (a full queue waits up to ``timeout``)."""
@@ -136,22 +157,34 @@ def _example_text(serialized: bytes) -> str:
 
 
 def to_rows(when: float, model: str, version: int, signature: str, examples: bool, inputs: list,
-            outputs: dict) -> list[dict]:
-    """The CSV rows of one request: one per instance."""
+            outputs: dict, seconds: float | None = None, shadow: str = "", canary=None) -> list[dict]:
+    """The CSV rows of one request: one per instance (``canary``: (version, outputs, seconds) or None)."""
     stamp = datetime.datetime.fromtimestamp(when, datetime.timezone.utc).isoformat(timespec="milliseconds")
-    probs, classes = outputs.get(names.PROBABILITIES), outputs.get(names.CLASSES)
     rows = []
     for i, raw in enumerate(inputs):
         text = _example_text(raw) if examples else raw.decode("utf-8", "replace")
-        row = {"time": stamp, "model": model, "version": version, "signature": signature, "text": text,
-               "label": "", "score": "", "probabilities": ""}
-        if probs is not None and classes is not None:
-            # numpy or JSON-ready lists; class names as bytes (the signature) or str
-            p = {c.decode() if isinstance(c, bytes) else c: float(v) for c, v in zip(classes[i], probs[i])}
-            top = max(p, key=p.get)
-            row.update(label=top, score=f"{p[top]:.6g}", probabilities=json.dumps(p, separators=(",", ":")))
+        row = {k: "" for k in FIELDS}
+        answer = _answer(outputs, i, seconds)
+        answer["scoring_ms"] = answer.pop("ms")
+        row.update(time=stamp, model=model, version=version, signature=signature, text=text, shadow=shadow,
+                   **answer)
+        if canary is not None:
+            row.update({"canary_version": canary[0], **{f"canary_{k}": v for k, v in
+                                                        _answer(canary[1], i, canary[2]).items()}})
         rows.append(row)
     return rows
+
+
+def _answer(outputs: dict, i: int, seconds: float | None) -> dict:
+    """Instance i's label, score, probabilities (JSON) and its request's scoring time (ms), as logged."""
+    probs, classes = outputs.get(names.PROBABILITIES), outputs.get(names.CLASSES)
+    out = {"label": "", "score": "", "probabilities": "", "ms": "" if seconds is None else f"{seconds * 1000:.3f}"}
+    if probs is not None and classes is not None:
+        # numpy or JSON-ready lists; class names as bytes (the signature) or str
+        p = {c.decode() if isinstance(c, bytes) else c: float(v) for c, v in zip(classes[i], probs[i])}
+        top = max(p, key=p.get)
+        out.update(label=top, score=f"{p[top]:.6g}", probabilities=json.dumps(p, separators=(",", ":")))
+    return out
 
 
 def from_config(config) -> RequestLog | None:
@@ -182,7 +215,9 @@ def parse_time(value: str, what: str = "time") -> datetime.datetime:
 def read_requests(directory: str, since: datetime.datetime | None = None, until: datetime.datetime | None = None,
                   warn=None):
     """Every logged record (ours and a sidecar's, *.csv and *.jsonl) with since <= time < until, oldest first,
-    as a pandas DataFrame: FIELDS, `probabilities` parsed to dicts ({} when absent), `when` a UTC timestamp.
+    as a pandas DataFrame: FIELDS, `probabilities` and `canary_probabilities` parsed to dicts ({} when absent),
+    `scoring_ms`, `canary_ms` floats (NaN when absent), `when` a UTC timestamp. Older files (without the
+    shadow columns) read with them empty.
 
     A malformed line (cut short by a killed server, binary garbage, a wrong column count, no ISO time) is
     skipped and counted, never the lines around it: ``warn`` (default: stderr) gets one line saying how many
@@ -213,6 +248,11 @@ def read_requests(directory: str, since: datetime.datetime | None = None, until:
     frame["label"] = [lab or (max(p, key=p.get) if p else "") for lab, p in zip(frame["label"].fillna(""),
                                                                               frame["probabilities"])]
     frame["score"] = [max(p.values()) if p else float("nan") for p in frame["probabilities"]]
+    frame["canary_label"] = [max(p, key=p.get) if p else "" for p in frame["canary_probabilities"]]
+    frame["canary_score"] = [max(p.values()) if p else float("nan") for p in frame["canary_probabilities"]]
+    for column in ("scoring_ms", "canary_ms"):  # '' (not logged) -> NaN
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame["shadow"] = frame["shadow"].fillna("").astype(str)
     frame.attrs.update(malformed=len(bad), malformed_at=bad[:_SHOWN])
     return frame
 
@@ -241,10 +281,11 @@ def _record(fields: dict) -> dict | None:
         return None
     try:
         probabilities = _probabilities(fields.get("probabilities"))
+        canary = _probabilities(fields.get("canary_probabilities"))
     except (ValueError, TypeError, AttributeError):
         return None
     row = {k: ("" if fields.get(k) is None else fields[k]) for k in FIELDS}
-    row.update(probabilities=probabilities, when=when)
+    row.update(probabilities=probabilities, canary_probabilities=canary, when=when)
     return row
 
 

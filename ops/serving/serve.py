@@ -7,8 +7,10 @@ version polling, status), ops/serving/rest/api.py (HTTP: routing, bodies, answer
 version, the :predict path), ops/serving/rest/tensors.py, rest_json.py, rest_writer.py (TF Serving's JSON rules, pure).
 As TF Serving's default version policy, it serves the highest version, and polls to follow pushes and
 rollbacks; with --model-config-file, the models, version policies and labels of a TF Serving ModelServerConfig
-(ops/serving/model_config.py), re-read every serve.model_config_poll_seconds. With --grpc-port, TF Serving's
-gRPC API too (ops/serving/grpc_api.py). Not here: `:classify`/`:regress` (refused as TF Serving refuses them for this model), request batching.
+(ops/serving/model_config.py), re-read every serve.model_config_poll_seconds. In rollout.mode = canary it serves
+<serving_dir>/models.config by itself (the Pusher's, promote's and rollback's: components/rollout.py) and answers
+stable's traffic from stable while the canary scores it off the request path (ops/serving/shadow.py). With
+--grpc-port, TF Serving's gRPC API too (ops/serving/grpc_api.py). Not here: `:classify`/`:regress` (refused as TF Serving refuses them for this model), request batching.
 
 In production run TF Serving itself over the same directory (it serves <base path>/<MODEL_NAME>, and
 the base path is /models). Its model server links TF Text's ops, SentencePiece included
@@ -28,6 +30,7 @@ import threading
 import time
 
 from components.errors import ConfigError, UserError
+from components.names import CANARY_LABEL, STABLE_LABEL
 from components.serving_dir import served_versions
 from ops.serving import model_config, request_log
 from ops.args import add_config_args, config_from, say
@@ -52,6 +55,12 @@ class ModelServer:
         self.config, self.log, self.serving_dir = config, log, config.serving_dir
         self.log_requests = config.serve.log_requests if log_requests is None else log_requests
         self.config_file = config.serve.model_config_file or None
+        # rollout.mode = canary: the serving dir's own model config, followed (a missing file = the latest version)
+        self.rollout_file = not self.config_file and config.rollout.mode == "canary"
+        if self.rollout_file:
+            from components import rollout
+            self.config_file = rollout.config_path(self.serving_dir)
+        self._request = threading.local()  # this request thread's lookup: did it ask for stable's answer?
         self.models: dict[str, _Served] = {}  # name -> model; the dict is replaced whole when the config changes
         self.labels: dict[str, dict[str, int]] = {}  # model -> label -> version, replaced whole (SC:565-566)
         # model -> version -> (state, error_code, error_message); unloaded ones stay listed (ServableStateMonitor)
@@ -61,17 +70,48 @@ class ModelServer:
         self._stop, self._httpd, self._threads, self.listening = threading.Event(), None, [], False
         self._grpc, self.grpc_port = None, None  # the gRPC server (serve.grpc_port >= 0) and its port, once listening
         self.request_log = request_log.from_config(config)  # None when [request_log] is off
+        self.shadow = None  # an ops/serving/shadow.Shadow in canary mode, with the request log on
+        if config.rollout.mode == "canary" and self.request_log is not None:
+            from ops.serving.shadow import Shadow
+            self.shadow = Shadow(self.request_log, self._canary, config.serve.predict_chunk,
+                                 config.rollout.shadow_queue, log)
         self.metrics = None  # an ops/serving/metrics.Metrics with serve.monitoring
         if config.serve.monitoring:
             from ops.serving.metrics import Metrics
             self.metrics = Metrics(config.serve.model_name, self.request_log)
 
-    def record(self, model, signature: str, examples: bool, inputs: list, outputs: dict) -> None:
-        """An answered :predict, for the request log (ops/serve_model.predict calls it)."""
-        if self.request_log is not None:
-            name = next((n for n, m in self.models.items() if any(x is model for x in m.loaded.values())),
-                        self.config.serve.model_name)
-            self.request_log.record(name, model.version, signature, examples, inputs, outputs)
+    def record(self, model, signature: str, examples: bool, inputs: list, outputs: dict,
+               seconds: float | None = None) -> None:
+        """An answered :predict, for the request log (loaded_model.predict and grpc_api call it); in shadow
+        mode a request that asked for stable (unversioned or labels/stable) goes to the canary first."""
+        if self.request_log is None:
+            return
+        name = next((n for n, m in self.models.items() if any(x is model for x in m.loaded.values())),
+                    self.config.serve.model_name)
+        if (self.shadow is not None and getattr(self._request, "stable", False) and signature == "serving_default"
+                and self._canary(name) is not None):
+            return self.shadow.submit(name, model, signature, examples, inputs, outputs, seconds)
+        self.request_log.record(name, model.version, signature, examples, inputs, outputs, seconds=seconds)
+
+    def rollout(self, name: str) -> tuple[int | None, int | None]:
+        """(stable, canary) of a model in shadow mode: the versions its labels name, the canary being the other
+        loaded version when no label names it yet (components/rollout.py); (None, None) otherwise."""
+        if self.config.rollout.mode != "canary" or name != self.config.serve.model_name:
+            return None, None
+        labels, served = self.labels.get(name, {}), self.models.get(name)
+        stable = labels.get(STABLE_LABEL)
+        loaded = served.loaded if served else {}
+        if stable not in loaded:
+            return None, None
+        canary = labels.get(CANARY_LABEL)
+        if canary is None or canary == stable:
+            canary = max((v for v in loaded if v != stable), default=None)
+        return stable, canary
+
+    def _canary(self, name: str):
+        """The loaded canary Model of a model in shadow mode, None when there is none."""
+        served, (_, canary) = self.models.get(name), self.rollout(name)
+        return served.loaded.get(canary) if served and canary is not None else None
 
     @property
     def url(self) -> str:
@@ -120,7 +160,8 @@ class ModelServer:
         self._apply(entries)  # as TF Serving: the first request is answered by a loaded model
         self._threads.append(threading.Thread(target=self._poll, name="serve-poller", daemon=True))
         self._threads[-1].start()
-        if self.config_file and serve.model_config_poll_seconds > 0:  # 0: read once, as TF Serving's flag
+        # 0: read once, as TF Serving's flag; canary mode's own file is always followed
+        if self.config_file and (serve.model_config_poll_seconds > 0 or self.rollout_file):
             self._threads.append(threading.Thread(target=self._poll_config, name="serve-config", daemon=True))
             self._threads[-1].start()
         return self
@@ -128,13 +169,12 @@ class ModelServer:
     def _first_config(self) -> list:
         """The models to serve at start. As ServerCore::Create (SC:229-254, 469-475) labels are set before any
         version loads, so a label needs serve.allow_version_labels_for_unavailable_models at start."""
-        if not self.config_file:
+        if not self.config_file or (self.rollout_file and not os.path.exists(self.config_file)):
             return model_config.single(self.config.serve.model_name, self.serving_dir)
         entries = model_config.read(self.config_file) or []  # empty: nothing served ("no action", SC:470-475)
         model_config.validate(entries)
         try:
-            self.labels = model_config.resolve_labels(
-                entries, {}, None, self.config.serve.allow_version_labels_for_unavailable_models)
+            self.labels = model_config.resolve_labels(entries, {}, None, self._labels_for_unavailable())
         except model_config.ModelConfigError as e:
             raise model_config.ModelConfigError(
                 f"{self.config_file}: {e} (TF Serving sets labels before loading any version: set serve."
@@ -175,6 +215,12 @@ class ModelServer:
             self._grpc.stop(grace=1).wait()
         for thread in self._threads:
             thread.join(timeout=10)
+        if self.shadow is not None:  # score what is queued, then log it
+            self.shadow.close()
+            stats = self.shadow.stats()
+            if any(stats.values()):
+                self.log(f"shadow: {stats['scored']} instance(s) scored by the canary, {stats['dropped']} not "
+                         f"(queue full: rollout.shadow_queue), {stats['failed']} failed")
         if self.request_log is not None:  # write what is queued
             self.request_log.close()
 
@@ -183,15 +229,24 @@ class ModelServer:
             self.refresh()
 
     def _poll_config(self):  # --model_config_file_poll_wait_seconds (server.cc:330-343)
-        while not self._stop.wait(self.config.serve.model_config_poll_seconds):
+        serve = self.config.serve  # canary mode follows its own file even when the knob says read once
+        while not self._stop.wait(serve.model_config_poll_seconds or serve.poll_seconds):
             self.reload_config()
+
+    def _labels_for_unavailable(self) -> bool:
+        """--allow_version_labels_for_unavailable_models: canary mode needs it (a canary push adds a label to a
+        version not loaded yet; components/rollout.py), so it is on there, as it must be for TF Serving."""
+        return self.config.serve.allow_version_labels_for_unavailable_models or self.rollout_file
 
     def reload_config(self) -> None:
         """Re-reads the config file and applies a change (PollFilesystemAndReloadConfig, server.cc:162-177): new
         models load, removed ones unload, labels move. A file that fails (syntax, a label to a version not
         AVAILABLE, ...) is logged once and the config in force stays; it is tried again at each poll."""
         try:
-            entries = model_config.read(self.config_file)
+            if self.rollout_file and not os.path.exists(self.config_file):  # replace mode's layout: latest
+                entries = model_config.single(self.config.serve.model_name, self.serving_dir)
+            else:
+                entries = model_config.read(self.config_file)
         except model_config.ModelConfigError as e:
             return self._reload_failed(f"Failed to read ModelServerConfig file: {e}")
         if entries is None:  # SC:445-457: only a ModelConfigList may follow a ModelConfigList
@@ -212,7 +267,7 @@ class ModelServer:
         ModelConfigError with TF Serving's text, and then nothing changes."""
         model_config.validate(entries)
         labels = model_config.resolve_labels(entries, {n: set(m.loaded) for n, m in self.models.items()},
-                                             self.labels, self.config.serve.allow_version_labels_for_unavailable_models)
+                                             self.labels, self._labels_for_unavailable())
         moved = labels != self.labels
         self.labels = labels
         if [e._replace(labels=()) for e in entries] != [e._replace(labels=()) for e in self._applied or []]:
@@ -339,10 +394,16 @@ class ModelServer:
         version_labels (400 `Unrecognized servable version label: <l>`, SC:795-841), then the version must be
         loaded (404 `Servable not found for request: Specific(<m>, <v>)` / `Latest(<m>)`, basic_manager.cc:
         126-134, manager.h:150-161). Latest = the highest version loaded."""
+        self._request.stable = False
         if label is not None:
             version = model_config.version_for_label(self.labels, model_name, label)
             if version is None:
                 raise bad(f"Unrecognized servable version label: {label}")
+            self._request.stable = label == STABLE_LABEL
+        elif version is None and (stable := self.rollout(model_name)[0]) is not None:
+            # A deviation in shadow mode: TF Serving answers an unversioned request from the highest version
+            # loaded, the canary (SC:814-815, manager.h:57-58); here stable answers it (docs/serving.md)
+            version, self._request.stable = stable, True
         served = self.models.get(model_name)
         loaded = served.loaded if served else {}
         model = loaded.get(version) if version is not None else served.latest() if served else None
@@ -400,7 +461,12 @@ def serve_forever(config: Config, log=print) -> None:
             log(f"waiting for a version under {bases}: as TF Serving, the port ({server.url}) opens once "
                 f"{'every model has' if server.config_file else 'one has'} loaded (serve.listen_before_load = true "
                 "listens at once)")
-        every = config.serve.model_config_poll_seconds
+        if config.rollout.mode == "canary":  # docs/serving.md, "Shadow mode"
+            log(f"rollout.mode = canary: following {server.config_file}; unversioned and labels/stable requests are "
+                "answered by stable" + (f", and scored by the canary off the request path (at most "
+                f"{config.rollout.shadow_queue} waiting: rollout.shadow_queue)" if server.shadow else
+                "; no shadow scoring: the request log is off (request_log.enabled)"))
+        every = config.serve.model_config_poll_seconds or (config.serve.poll_seconds if server.rollout_file else 0)
         log(f"TF Serving's REST API (a development stand-in); watching {bases} every {config.serve.poll_seconds:g} s"
             + (f", {server.config_file} " + (f"every {every:g} s" if every > 0 else "once (serve.model_config_"
                                               "poll_seconds = 0)") if server.config_file else "")
