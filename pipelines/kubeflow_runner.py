@@ -22,7 +22,7 @@ import tempfile
 
 from tfx import v1 as tfx
 
-from components.encoder import EMBEDDED, build_embedded_encoder, embedded_encoder_dir
+from components.encoder import EMBEDDED_MODELS, build_embedded_encoder, embedded_encoder_dir, embedded_name
 from components.errors import ConfigError
 from pipelines.config import Config
 from pipelines.pipeline import create_pipeline, staged_schema_name, stage_schema_file
@@ -42,7 +42,10 @@ def image_paths(root: str = IMAGE_ROOT) -> dict[str, str]:
 def bake(config: Config, root: str = IMAGE_ROOT, log=print) -> dict[str, str]:
     """Puts what tasks need offline under `root`: the embedded encoder and the staged schema."""
     paths = image_paths(root)
+    # every embedded encoder, so that kubeflow.encoder_handle may name any of them (MiniLM: 89 MB more)
     encoder = build_embedded_encoder(paths["cache"], log=log)
+    for name in EMBEDDED_MODELS:
+        build_embedded_encoder(paths["cache"], log=log, name=name)
     schema = stage_schema_file(config.paths.schema_file, paths["schema"])
     log(f"schema staged: {schema}")
     return {"encoder": encoder, "schema": schema}
@@ -62,8 +65,9 @@ def deployed_config(config: Config) -> Config:
 def kubeflow_pipeline(config: Config, image_root: str = IMAGE_ROOT) -> tfx.dsl.Pipeline:
     """create_pipeline with the production locations, the image's schema and encoder, no local MLMD."""
     handle = config.kubeflow.encoder_handle
-    if handle == EMBEDDED:  # the build baked into the image; same code, so the same directory name
-        handle = embedded_encoder_dir(image_paths(image_root)["cache"])
+    name = embedded_name(handle)
+    if name:  # the build baked into the image; same code, so the same directory name
+        handle = embedded_encoder_dir(image_paths(image_root)["cache"], name)
     schema_uri = os.path.join(image_paths(image_root)["schema"], staged_schema_name(config.paths.schema_file))
     return create_pipeline(deployed_config(config), handle,
                            metadata_connection_config=None,  # KFP records every task in its own MLMD

@@ -20,9 +20,10 @@ TEST_CSV = os.path.join(REPO, "data", "trec-test", "questions.csv")
 # 135, loop 131, study 128; every other file under one minute. Alone on the machine: evolving_data ~130,
 # ledger_runs ~110.
 LONGEST_FIRST = ("test_retraining", "test_pipeline_e2e", "test_kubeflow_local", "test_evolving_data",
-                 "test_moved_project", "test_portable_runner", "test_own_data", "test_study", "test_servability",
+                 "test_canary_e2e", "test_moved_project", "test_portable_runner", "test_own_data", "test_study", "test_servability",
                  "test_hardening_runs", "test_loop", "test_ledger_runs", "test_add_span_refusals",
-                 "test_serve_grpc", "test_predict_file")
+                 "test_serve_grpc", "test_predict_file", "test_shadow_serve", "test_minilm_parity",
+                 "test_minilm_encoder")
 
 
 def pytest_collection_modifyitems(config, items):
