@@ -35,6 +35,13 @@ class Rollout(NamedTuple):
     config_path: str = ""  # the model config file, '' when the serving dir has none (replace mode)
 
 
+def describe(state: Rollout) -> str:
+    """What serves, in words, for messages: 'serving version 5 alone' / 'nothing pushed'."""
+    if state.stable is None:
+        return "nothing pushed"
+    return f"serving version {state.stable}" + (f", canary {state.canary}" if state.canary is not None else " alone")
+
+
 def config_path(serving_dir: str) -> str:
     return os.path.join(serving_dir, ROLLOUT_CONFIG)
 

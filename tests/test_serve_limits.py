@@ -129,7 +129,7 @@ def test_a_5000_digit_integer_is_a_400_with_rapidjsons_text(server):
 
 @pytest.mark.slow
 def test_an_internal_error_is_a_500_without_pythons_text_and_the_log_has_it(server, monkeypatch):
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise KeyError("secret detail of the bug")
 
     monkeypatch.setattr(server.app, "record", broken)

@@ -10,18 +10,16 @@ pipeline's context, and a line in ``<work_dir>/reports/promotions.jsonl``; `tran
 """
 from __future__ import annotations
 
-import getpass
-import json
 import os
-import socket
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from components import rollout
 from components.errors import NotFound, UserError
 from components.serving_dir import served_versions
 from ops.args import add_config_args, config_from, say
+from ops.pipeline.rollback import recorded, who
 from pipelines.config import Config
+from pipelines.run_history import PROMOTE_EXECUTION_TYPE
 
 PROMOTIONS_LOG = "promotions.jsonl"  # under <work_dir>/reports/, beside rollbacks.jsonl
 
@@ -68,25 +66,11 @@ def promote(config: Config, reason: str) -> Promotion:
     with exclusive(config.paths.work_dir):
         now = rollout.read(config.serving_dir)
         if now.canary is None:
-            raise NotFound(f"no canary on trial under {config.serving_dir} (stable: {now.stable}); a run with "
+            raise NotFound(f"no canary on trial under {config.serving_dir} ({rollout.describe(now)}); a run with "
                            "--set rollout.mode=canary pushes one")
         if now.canary not in served_versions(config.serving_dir):
             raise NotFound(f"the canary, version {now.canary}, is not under {config.serving_dir} (moved by hand?); "
                            f"nothing promoted: see {now.config_path}")
         rollout.apply(config.serving_dir, config.serve.model_name, rollout.after_promote(now))
-        record = Promotion(from_version=now.stable, to_version=now.canary, user=getpass.getuser(),
-                           host=socket.gethostname(), time=time.strftime("%Y-%m-%dT%H:%M:%S%z"), reason=reason)
-        record.mlmd_execution_id = _record_in_mlmd(config, record)
-        log = promotions_log(config)
-        os.makedirs(os.path.dirname(log), exist_ok=True)
-        with open(log, "a") as f:
-            f.write(json.dumps(asdict(record)) + "\n")
-        return record
-
-
-def _record_in_mlmd(config: Config, record: Promotion) -> int:
-    from pipelines.mlmd_store import connect
-    from pipelines.run_history import PROMOTE_EXECUTION_TYPE, record_event
-
-    return record_event(connect(config.metadata_path, writable=True), config.pipeline_name, PROMOTE_EXECUTION_TYPE,
-                        {k: v for k, v in asdict(record).items() if k != "mlmd_execution_id"})
+        record = Promotion(from_version=now.stable, to_version=now.canary, **who(reason))
+        return recorded(config, record, PROMOTE_EXECUTION_TYPE, promotions_log(config))

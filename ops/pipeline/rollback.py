@@ -103,7 +103,7 @@ def rollback(config: Config, reason: str, to_version: int | None = None) -> Roll
     fileio.makedirs(aside)
     for v in reversed(moved):  # newest first: the served version only ever steps down
         fileio.rename(os.path.join(serving_dir, str(v)), os.path.join(aside, f"{v}-{int(time.time())}"))
-    return _recorded(config, Rollback(from_version=served, to_version=target, moved=moved, **_who(reason)))
+    return _recorded(config, Rollback(from_version=served, to_version=target, moved=moved, **who(reason)))
 
 
 def drop_canary(config: Config, reason: str) -> Rollback:
@@ -116,30 +116,33 @@ def drop_canary(config: Config, reason: str) -> Rollback:
     with exclusive(config.paths.work_dir):
         now = rollout.read(config.serving_dir)
         if now.canary is None:
-            raise NotFound(f"no canary on trial under {config.serving_dir} (stable: {now.stable}); "
+            raise NotFound(f"no canary on trial under {config.serving_dir} ({rollout.describe(now)}); "
                            "`transferline rollback` without a canary serves the previous version")
         rollout.apply(config.serving_dir, config.serve.model_name, rollout.after_drop(now))
         return _recorded(config, Rollback(from_version=now.canary, to_version=now.stable, moved=[now.canary],
-                                          canary=now.canary, **_who(reason)))
+                                          canary=now.canary, **who(reason)))
 
 
-def _who(reason: str) -> dict:
+def who(reason: str) -> dict:
+    """Who, where and when, with why: the fields every operator's record carries."""
     return {"user": getpass.getuser(), "host": socket.gethostname(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "reason": reason}
 
 
 def _recorded(config: Config, record: Rollback) -> Rollback:
-    record.mlmd_execution_id = _record_in_mlmd(config, record)
-    log = config.work.rollbacks_log
+    return recorded(config, record, ROLLBACK_EXECUTION_TYPE, config.work.rollbacks_log)
+
+
+def recorded(config: Config, record, execution_type: str, log: str):
+    """An operator's event (a dataclass with ``mlmd_execution_id``): an MLMD execution of ``execution_type`` in
+    the pipeline's context, and a JSON line appended to ``log``."""
+    record.mlmd_execution_id = record_event(connect(config.metadata_path, writable=True), config.pipeline_name,
+                                            execution_type,
+                                            {k: v for k, v in asdict(record).items() if k != "mlmd_execution_id"})
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "a") as f:
         f.write(json.dumps(asdict(record)) + "\n")
     return record
-
-
-def _record_in_mlmd(config: Config, record: Rollback) -> int:
-    return record_event(connect(config.metadata_path, writable=True), config.pipeline_name, ROLLBACK_EXECUTION_TYPE,
-                        {k: v for k, v in asdict(record).items() if k != "mlmd_execution_id"})
 
 
 def rollbacks(metadata_path: str) -> list[dict]:
