@@ -218,3 +218,15 @@ def test_a_promote_is_followed_under_load_with_no_failed_request(model_dir, tmp_
     assert set(frame[frame["shadow"] == "scored"]["version"].astype(str)) == {"1"}  # before: v1, shadowed by v2
     last = frame.iloc[-1]
     assert (str(last["version"]), last["shadow"]) == ("2", "")  # after: v2 alone, nothing to shadow
+
+
+def test_a_moved_project_serves_its_canary_from_where_it_is_now(model_dir, tmp_path):  # noqa: F811
+    """The model config names the serving dir as it was when written; moved, `serve` reads the versions where
+    the file is now (until the next push, promote or rollback rewrites it)."""
+    old = shadow_dir(model_dir, tmp_path / "old")
+    os.rename(tmp_path / "old", tmp_path / "new")
+    serving_dir = os.path.join(tmp_path, "new", "serving")
+    assert old in open(rollout.config_path(serving_dir)).read()  # the stale path is still in the file
+    with running(make_config(serving_dir, "rollout.mode=canary", "serve.max_body_bytes=100000")) as (server, _):
+        assert server.rollout(NAME) == (1, 2)
+        assert post(server.url, PREDICT)[0] == 200

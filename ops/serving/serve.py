@@ -166,12 +166,21 @@ class ModelServer:
             self._threads[-1].start()
         return self
 
+    def _read_config(self) -> list | None:
+        """The config file's models. The rollout file lives in the serving dir it describes: its base path is that
+        dir wherever the project now is (a moved project's file names the old place until the next push,
+        promote or rollback rewrites it)."""
+        entries = model_config.read(self.config_file)
+        if self.rollout_file and entries:
+            entries = [e._replace(base_path=self.serving_dir) for e in entries]
+        return entries
+
     def _first_config(self) -> list:
         """The models to serve at start. As ServerCore::Create (SC:229-254, 469-475) labels are set before any
         version loads, so a label needs serve.allow_version_labels_for_unavailable_models at start."""
         if not self.config_file or (self.rollout_file and not os.path.exists(self.config_file)):
             return model_config.single(self.config.serve.model_name, self.serving_dir)
-        entries = model_config.read(self.config_file) or []  # empty: nothing served ("no action", SC:470-475)
+        entries = self._read_config() or []  # empty: nothing served ("no action", SC:470-475)
         model_config.validate(entries)
         try:
             self.labels = model_config.resolve_labels(entries, {}, None, self._labels_for_unavailable())
@@ -246,7 +255,7 @@ class ModelServer:
             if self.rollout_file and not os.path.exists(self.config_file):  # replace mode's layout: latest
                 entries = model_config.single(self.config.serve.model_name, self.serving_dir)
             else:
-                entries = model_config.read(self.config_file)
+                entries = self._read_config()
         except model_config.ModelConfigError as e:
             return self._reload_failed(f"Failed to read ModelServerConfig file: {e}")
         if entries is None:  # SC:445-457: only a ModelConfigList may follow a ModelConfigList
